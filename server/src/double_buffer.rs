@@ -1,0 +1,282 @@
+//! The double buffer: applied entries are batched into atomic, synced store writes.
+//!
+//! Apply appends to the *current* buffer; one flusher task swaps it for an empty one and
+//! writes the *ready* buffer's writes plus the transaction-info record as one batch, then
+//! syncs. Only after the sync does it evict the flushed epochs from the table cache, publish
+//! the flushed index and return the back-pressure permits. A batch is whatever arrived while
+//! the previous flush ran. A failed flush is fatal: the state turns `Failed`, every later
+//! `add` fails, and the node must stop (it recovers by replaying the Raft log).
+
+use crate::error::StoreError;
+use crate::store::{Store, TableWrite};
+use crate::table_cache::TableCache;
+use crate::transaction_info::TransactionInfo;
+use crate::types::{AppliedMark, LogIndex};
+use crate::watch::Watch;
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::sync::{Notify, Semaphore};
+
+/// One applied entry waiting to be flushed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BufferEntry {
+    pub applied: AppliedMark,
+    pub writes: Vec<TableWrite>,
+    /// The membership this entry installed, if it is a membership entry (opaque bytes).
+    pub membership: Option<Vec<u8>>,
+}
+
+/// What the flusher has done so far.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FlushState {
+    Running {
+        flushed: AppliedMark,
+    },
+    /// The store failed; nothing after `flushed` is durable and nothing more will be.
+    Failed {
+        flushed: AppliedMark,
+        error: StoreError,
+    },
+    /// Stopped on request after flushing everything added before the stop.
+    Stopped {
+        flushed: AppliedMark,
+    },
+}
+
+impl FlushState {
+    pub fn flushed(&self) -> AppliedMark {
+        match self {
+            FlushState::Running { flushed }
+            | FlushState::Failed { flushed, .. }
+            | FlushState::Stopped { flushed } => *flushed,
+        }
+    }
+}
+
+/// Counters, for benchmarks and reports.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FlushStats {
+    pub flushes: u64,
+    pub entries: u64,
+    pub largest_batch_entries: u64,
+}
+
+struct Buffers {
+    current: Vec<BufferEntry>,
+    last_added: LogIndex,
+    stopping: bool,
+}
+
+struct Shared {
+    buffers: Mutex<Buffers>,
+    /// Wakes the flusher; `notify_one` keeps a permit if it is not waiting yet.
+    queued: Notify,
+    permits: Semaphore,
+    state: Watch<FlushState>,
+    stats: Mutex<FlushStats>,
+}
+
+/// Handle to the double buffer; cloning shares it.
+#[derive(Clone)]
+pub struct DoubleBuffer {
+    shared: Arc<Shared>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl DoubleBuffer {
+    /// Starts the flusher on the current runtime. `last` is what the store holds already.
+    pub fn start<S: Store>(
+        store: S,
+        cache: Arc<TableCache>,
+        last: TransactionInfo,
+        unflushed_max: usize,
+    ) -> DoubleBuffer {
+        assert!(unflushed_max > 0, "back-pressure needs at least one permit");
+        let shared = Arc::new(Shared {
+            buffers: Mutex::new(Buffers {
+                current: Vec::new(),
+                last_added: last.applied.index,
+                stopping: false,
+            }),
+            queued: Notify::new(),
+            permits: Semaphore::new(unflushed_max),
+            state: Watch::new(FlushState::Running {
+                flushed: last.applied,
+            }),
+            stats: Mutex::new(FlushStats::default()),
+        });
+        let flusher = Flusher {
+            shared: shared.clone(),
+            store,
+            cache,
+            last,
+        };
+        tokio::spawn(flusher.run());
+        DoubleBuffer { shared }
+    }
+
+    /// Queues an applied entry; waits while `unflushed_max` entries are unflushed.
+    /// Entries must arrive with contiguous indexes.
+    pub async fn add(&self, entry: BufferEntry) -> Result<(), StoreError> {
+        match self.shared.permits.acquire().await {
+            Ok(permit) => permit.forget(),
+            Err(_closed) => return Err(self.failure()),
+        }
+        let mut buffers = lock(&self.shared.buffers);
+        assert!(!buffers.stopping, "add after stop");
+        assert_eq!(
+            entry.applied.index.0,
+            buffers.last_added.0 + 1,
+            "double buffer entries are contiguous"
+        );
+        buffers.last_added = entry.applied.index;
+        buffers.current.push(entry);
+        drop(buffers);
+        self.shared.queued.notify_one();
+        Ok(())
+    }
+
+    fn failure(&self) -> StoreError {
+        match self.shared.state.get() {
+            FlushState::Failed { error, .. } => error,
+            _ => StoreError::Closed,
+        }
+    }
+
+    pub fn state(&self) -> FlushState {
+        self.shared.state.get()
+    }
+
+    /// The index durable in the store.
+    pub fn flushed_index(&self) -> LogIndex {
+        self.state().flushed().index
+    }
+
+    /// Waits until `index` is durable; fails if the flusher failed or stopped before it.
+    pub async fn wait_flushed(&self, index: LogIndex) -> Result<AppliedMark, StoreError> {
+        let state = (self.shared.state)
+            .wait_for(|state| {
+                state.flushed().index >= index || !matches!(state, FlushState::Running { .. })
+            })
+            .await;
+        match state {
+            state if state.flushed().index >= index => Ok(state.flushed()),
+            FlushState::Failed { error, .. } => Err(error),
+            _ => Err(StoreError::Closed),
+        }
+    }
+
+    /// Flushes what was added, then stops the flusher.
+    pub async fn stop(&self) -> FlushState {
+        lock(&self.shared.buffers).stopping = true;
+        self.shared.queued.notify_one();
+        (self.shared.state)
+            .wait_for(|state| !matches!(state, FlushState::Running { .. }))
+            .await
+    }
+
+    pub fn stats(&self) -> FlushStats {
+        *lock(&self.shared.stats)
+    }
+
+    /// Entries added but not yet durable.
+    pub fn unflushed(&self) -> u64 {
+        lock(&self.shared.buffers).last_added.0 - self.flushed_index().0
+    }
+}
+
+struct Flusher<S: Store> {
+    shared: Arc<Shared>,
+    store: S,
+    cache: Arc<TableCache>,
+    last: TransactionInfo,
+}
+
+impl<S: Store> Flusher<S> {
+    async fn run(mut self) {
+        loop {
+            let ready = {
+                let mut buffers = lock(&self.shared.buffers);
+                if buffers.current.is_empty() && buffers.stopping {
+                    drop(buffers);
+                    (self.shared.state).send(FlushState::Stopped {
+                        flushed: self.last.applied,
+                    });
+                    return;
+                }
+                std::mem::take(&mut buffers.current)
+            };
+            if ready.is_empty() {
+                self.shared.queued.notified().await;
+                continue;
+            }
+            if let Err(error) = self.flush(&ready).await {
+                let flushed = self.last.applied;
+                self.shared
+                    .state
+                    .send(FlushState::Failed { flushed, error });
+                self.shared.permits.close();
+                return;
+            }
+            self.on_flushed(ready.len());
+        }
+    }
+
+    /// Writes `ready` and the new transaction info as one batch, syncs, and verifies.
+    async fn flush(&mut self, ready: &[BufferEntry]) -> Result<(), StoreError> {
+        let mut expected = self.last.applied.index.0 + 1;
+        for entry in ready {
+            assert_eq!(
+                entry.applied.index.0, expected,
+                "flush batch indexes are contiguous"
+            );
+            expected += 1;
+        }
+        let last_entry = ready.last().expect("flush of an empty batch");
+        let membership = (ready.iter().rev())
+            .find_map(|entry| entry.membership.clone())
+            .or_else(|| self.last.membership.clone());
+        let info = TransactionInfo {
+            applied: last_entry.applied,
+            membership,
+        };
+        let mut batch: Vec<TableWrite> = ready
+            .iter()
+            .flat_map(|entry| entry.writes.iter().cloned())
+            .collect();
+        batch.push(info.to_write());
+        self.store.write(&batch)?;
+        self.store.sync().await?;
+        let stored = TransactionInfo::read(&self.store)?;
+        assert_eq!(
+            stored, info,
+            "the store holds the transaction info just flushed"
+        );
+        self.last = info;
+        Ok(())
+    }
+
+    fn on_flushed(&self, entries: usize) {
+        let flushed = self.last.applied;
+        // The store holds the batch durably: only now may the cache forget it.
+        self.cache.evict_flushed(flushed.index);
+        self.shared.state.send_modify(|state| {
+            debug_assert!(
+                state.flushed() < flushed,
+                "the flushed index only goes forward"
+            );
+            *state = FlushState::Running { flushed };
+        });
+        {
+            let mut stats = lock(&self.shared.stats);
+            stats.flushes += 1;
+            stats.entries += entries as u64;
+            stats.largest_batch_entries = stats.largest_batch_entries.max(entries as u64);
+        }
+        self.shared.permits.add_permits(entries);
+    }
+}

@@ -1,0 +1,19 @@
+//! Ozone Manager: the metadata server (volumes, buckets, keys) of Apache Ozone, replicated
+//! with Raft. The core is sans-I/O: `om::apply` is a pure function of (state, entry); storage
+//! sits behind the `store::Store` trait.
+
+pub mod applier;
+pub mod double_buffer;
+pub mod error;
+pub mod limits;
+pub mod om;
+pub mod store;
+pub mod table_cache;
+pub mod transaction_info;
+pub mod types;
+pub mod watch;
+
+#[cfg(test)]
+mod testing;
+
+pub use error::{OmError, StoreError};

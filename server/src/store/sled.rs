@@ -1,0 +1,184 @@
+//! `SledStore`: the production backend on sled 0.34.
+//!
+//! sled applies a `Batch` atomically to one tree only, so every table lives in one tree with
+//! its one-byte table id as key prefix. Id 0 holds store metadata (the format version).
+
+use super::{Rows, Store, StoreImage, Table, TableWrite, FORMAT_VERSION};
+use crate::error::StoreError;
+use std::ops::Bound;
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+
+const FORMAT_VERSION_ROW: &[u8] = b"\0format_version";
+
+#[derive(Clone)]
+pub struct SledStore {
+    tree: sled::Db,
+    /// Writers share it exclusively, `export` shared: an export never sees half a batch
+    /// sequence interleaved with its own pass over the tables.
+    export_guard: Arc<RwLock<()>>,
+}
+
+fn io_error(error: sled::Error) -> StoreError {
+    StoreError::Io(error.to_string())
+}
+
+fn row(table: Table, key: &[u8]) -> Vec<u8> {
+    let mut row = Vec::with_capacity(key.len() + 1);
+    row.push(table.id());
+    row.extend_from_slice(key);
+    row
+}
+
+fn row_bound(table: Table, bound: Bound<&[u8]>, start: bool) -> Bound<Vec<u8>> {
+    match bound {
+        Bound::Included(key) => Bound::Included(row(table, key)),
+        Bound::Excluded(key) => Bound::Excluded(row(table, key)),
+        // The whole table: [id, id + 1).
+        Bound::Unbounded if start => Bound::Included(vec![table.id()]),
+        Bound::Unbounded => Bound::Excluded(vec![table.id() + 1]),
+    }
+}
+
+impl SledStore {
+    /// Opens (or creates) the store in `directory`; refuses an unknown format version.
+    pub fn open(directory: &Path) -> Result<SledStore, StoreError> {
+        // No background flusher thread: durability is our explicit `sync`.
+        let tree = sled::Config::new()
+            .path(directory)
+            .flush_every_ms(None)
+            .open()
+            .map_err(io_error)?;
+        let store = SledStore {
+            tree,
+            export_guard: Arc::new(RwLock::new(())),
+        };
+        store.check_format_version()?;
+        Ok(store)
+    }
+
+    fn check_format_version(&self) -> Result<(), StoreError> {
+        match self.tree.get(FORMAT_VERSION_ROW).map_err(io_error)? {
+            Some(bytes) => {
+                let found = u32::from_be_bytes(bytes.as_ref().try_into().map_err(|_| {
+                    StoreError::Corrupt("format version row is not 4 bytes".to_string())
+                })?);
+                if found != FORMAT_VERSION {
+                    return Err(StoreError::UnsupportedFormat {
+                        found,
+                        supported: FORMAT_VERSION,
+                    });
+                }
+            }
+            None => {
+                self.tree
+                    .insert(FORMAT_VERSION_ROW, &FORMAT_VERSION.to_be_bytes())
+                    .map_err(io_error)?;
+                self.tree.flush().map_err(io_error)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn write_batch(&self, batch: &[TableWrite]) -> Result<(), StoreError> {
+        let mut sled_batch = sled::Batch::default();
+        for write in batch {
+            let key = row(write.table, &write.key);
+            match &write.value {
+                Some(value) => sled_batch.insert(key, value.as_slice()),
+                None => sled_batch.remove(key),
+            }
+        }
+        self.tree.apply_batch(sled_batch).map_err(io_error)
+    }
+
+    /// Overwrites the format version (tests of the refusal path).
+    #[doc(hidden)]
+    pub fn write_format_version_for_test(&self, version: u32) -> Result<(), StoreError> {
+        self.tree
+            .insert(FORMAT_VERSION_ROW, &version.to_be_bytes())
+            .map_err(io_error)?;
+        self.tree.flush().map(|_| ()).map_err(io_error)
+    }
+}
+
+impl Store for SledStore {
+    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let value = self.tree.get(row(table, key)).map_err(io_error)?;
+        Ok(value.map(|value| value.to_vec()))
+    }
+
+    fn scan(
+        &self,
+        table: Table,
+        start: Bound<&[u8]>,
+        end: Bound<&[u8]>,
+        limit: usize,
+    ) -> Result<Rows, StoreError> {
+        let range = (row_bound(table, start, true), row_bound(table, end, false));
+        let mut rows = Vec::new();
+        for item in self.tree.range(range).take(limit) {
+            let (key, value) = item.map_err(io_error)?;
+            rows.push((key[1..].to_vec(), value.to_vec()));
+        }
+        Ok(rows)
+    }
+
+    fn write(&self, batch: &[TableWrite]) -> Result<(), StoreError> {
+        let _exclusive = self.export_guard.write().unwrap_or_else(|e| e.into_inner());
+        self.write_batch(batch)
+    }
+
+    async fn sync(&self) -> Result<(), StoreError> {
+        // fsync blocks: keep it off the async workers.
+        let tree = self.tree.clone();
+        let flushed = tokio::task::spawn_blocking(move || tree.flush())
+            .await
+            .map_err(|error| StoreError::Io(format!("sync task failed: {error}")))?;
+        flushed.map(|_| ()).map_err(io_error)
+    }
+
+    fn export(&self, tables: &[Table]) -> Result<StoreImage, StoreError> {
+        let _shared = self.export_guard.read().unwrap_or_else(|e| e.into_inner());
+        let mut image = StoreImage {
+            tables: tables.to_vec(),
+            rows: Vec::new(),
+        };
+        let mut sorted = tables.to_vec();
+        sorted.sort();
+        for table in sorted {
+            for (key, value) in self.scan(table, Bound::Unbounded, Bound::Unbounded, usize::MAX)? {
+                image.rows.push((table, key, value));
+            }
+        }
+        Ok(image)
+    }
+
+    fn import(&self, image: &StoreImage) -> Result<(), StoreError> {
+        let _exclusive = self.export_guard.write().unwrap_or_else(|e| e.into_inner());
+        let mut batch = Vec::new();
+        for &table in &image.tables {
+            for (key, _) in self.scan(table, Bound::Unbounded, Bound::Unbounded, usize::MAX)? {
+                batch.push(TableWrite {
+                    table,
+                    key,
+                    value: None,
+                });
+            }
+        }
+        for (table, key, value) in &image.rows {
+            if !image.tables.contains(table) {
+                return Err(StoreError::Corrupt(format!(
+                    "image row of table {} outside the image's tables",
+                    table.name()
+                )));
+            }
+            batch.push(TableWrite {
+                table: *table,
+                key: key.clone(),
+                value: Some(value.clone()),
+            });
+        }
+        self.write_batch(&batch)
+    }
+}
