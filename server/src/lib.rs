@@ -13,7 +13,7 @@ pub mod transaction_info;
 pub mod types;
 pub mod watch;
 
-#[cfg(test)]
+#[cfg(all(test, not(madsim)))]
 mod testing;
 
 pub use error::{OmError, StoreError};
