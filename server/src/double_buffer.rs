@@ -228,13 +228,12 @@ impl<S: Store> Flusher<S> {
 
     /// Writes `ready` and the new transaction info as one batch, syncs, and verifies.
     async fn flush(&mut self, ready: &[BufferEntry]) -> Result<(), StoreError> {
-        let mut expected = self.last.applied.index.0 + 1;
-        for entry in ready {
+        let first = self.last.applied.index.0 + 1;
+        for (expected, entry) in (first..).zip(ready) {
             assert_eq!(
                 entry.applied.index.0, expected,
                 "flush batch indexes are contiguous"
             );
-            expected += 1;
         }
         let last_entry = ready.last().expect("flush of an empty batch");
         let membership = (ready.iter().rev())

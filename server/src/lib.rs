@@ -7,9 +7,11 @@ pub mod double_buffer;
 pub mod error;
 pub mod limits;
 pub mod om;
+pub mod raft;
 pub mod store;
 pub mod table_cache;
 pub mod transaction_info;
+pub mod transport;
 pub mod types;
 pub mod watch;
 

@@ -22,7 +22,7 @@ pub const LIST_ENTRIES_MAX: usize = 1000;
 /// `ozone.om.unflushed.transaction.max.count` default: double-buffer back-pressure.
 pub const UNFLUSHED_TRANSACTIONS_MAX_DEFAULT: usize = 10_000;
 
-const _: () = assert!(KEY_SIZE_BYTES_MAX % BLOCK_SIZE_BYTES == 0);
+const _: () = assert!(KEY_SIZE_BYTES_MAX.is_multiple_of(BLOCK_SIZE_BYTES));
 const _: () = assert!(BLOCKS_PER_KEY_MAX == 4096);
 const _: () = assert!(RESOURCE_NAME_BYTES_MIN <= RESOURCE_NAME_BYTES_MAX);
 // Usage is size x replication factor (at most 3): it must fit u64 with room for many keys.

@@ -78,9 +78,9 @@ async fn apply_range(
     to: usize,
 ) -> Vec<OmResult> {
     let mut answers = Vec::new();
-    for index in from..to {
+    for (index, request) in (from..to).zip(&requests[from..to]) {
         let applied = applier
-            .apply(Term(1), &entry(index as u64 + 1, requests[index].clone()))
+            .apply(Term(1), &entry(index as u64 + 1, request.clone()))
             .await;
         answers.push(applied.expect("apply"));
     }

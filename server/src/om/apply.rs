@@ -7,7 +7,7 @@
 use super::view::MetadataView;
 use super::{bucket, key, volume, OmEntry, OmRequest, OmResponse, OmResult};
 use crate::error::{OmError, StoreError};
-use crate::store::{Table, TableWrite};
+use crate::store::{Rows, Table, TableWrite};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -224,7 +224,7 @@ pub(super) fn list_rows<V: MetadataView>(
     prefix: &str,
     start: &str,
     max: usize,
-) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+) -> Result<Rows, StoreError> {
     let limit = max.min(crate::limits::LIST_ENTRIES_MAX);
     let mut full_prefix = row_prefix.to_vec();
     full_prefix.extend_from_slice(prefix.as_bytes());

@@ -1,0 +1,3 @@
+//! Simulation testbed for the Ozone Manager.
+
+pub mod checker;

@@ -1,0 +1,359 @@
+//! Model-based test of the server's state machine: random request sequences go through the
+//! whole apply pipeline of one replica (om::apply over the table cache, double buffer, simulated
+//! disk with slow syncs so reads cross cache and store) and through the reference model written
+//! independently in `checker::model::om`. Every answer and the final state must be identical,
+//! also after the replica reopens from its disk.
+
+use om_server::applier::Applier;
+use om_server::om::{OmEntry, OmRequest, OmResult};
+use om_server::store::sim_disk::{DiskFaults, SimDisk};
+use om_server::store::Store;
+use om_server::types::{LogIndex, Term, TimeMs};
+use om_sim::checker::model::om::{
+    BucketLayout, OmErrorCode, OmModel, OmOp, OmOutcome, OmResponse, Quota, Replication,
+};
+use proptest::prelude::*;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+const TIME_BASE_MS: u64 = 1_700_000_000_000;
+
+/// A generated commit with this open id commits the most recent open, with its names (ids are
+/// log indexes, which the generator cannot know); other ids mostly name no open key.
+const LAST_OPEN: u64 = 0;
+
+/// The last open: its index and names.
+#[derive(Clone, Default)]
+struct LastOpen {
+    index: u64,
+    names: (String, String, String),
+}
+
+/// Rewrites a `LAST_OPEN` commit into a commit of the last open, and records opens.
+fn resolve(op: &OmOp, index: u64, last: &mut LastOpen) -> OmOp {
+    let mut op = op.clone();
+    match &mut op {
+        OmOp::OpenKey {
+            volume,
+            bucket,
+            key,
+            ..
+        } => {
+            *last = LastOpen {
+                index,
+                names: (volume.clone(), bucket.clone(), key.clone()),
+            };
+        }
+        OmOp::CommitKey {
+            volume,
+            bucket,
+            key,
+            open_id,
+            ..
+        } if *open_id == LAST_OPEN => {
+            *open_id = last.index;
+            (*volume, *bucket, *key) = last.names.clone();
+        }
+        _ => {}
+    }
+    op
+}
+
+/// The two implementations share field and variant names, so serde maps one onto the other.
+fn to_server(op: &OmOp) -> OmRequest {
+    serde_json::from_value(serde_json::to_value(op).unwrap()).expect("same request shape")
+}
+
+fn to_model(result: OmResult) -> OmOutcome {
+    match result {
+        Ok(response) => Ok(
+            serde_json::from_value(serde_json::to_value(response).unwrap())
+                .expect("same response shape"),
+        ),
+        Err(error) => {
+            Err(OmErrorCode::from_code(error.code())
+                .unwrap_or_else(|| panic!("unexpected {error}")))
+        }
+    }
+}
+
+fn name(pool: &'static [&'static str]) -> impl Strategy<Value = String> {
+    proptest::sample::select(pool).prop_map(str::to_string)
+}
+
+/// Mostly valid names, sometimes an invalid one (every error path, without drowning the rest).
+fn pick(
+    valid: &'static [&'static str],
+    invalid: &'static [&'static str],
+) -> impl Strategy<Value = String> {
+    prop_oneof![12 => name(valid), 1 => name(invalid)]
+}
+
+const VOLUMES: &[&str] = &["vol-a", "vol.c"];
+const BAD_VOLUMES: &[&str] = &["Bad", "ab"];
+const BUCKETS: &[&str] = &["buck", "bucket-2"];
+const BAD_BUCKETS: &[&str] = &["b", "10.1.1.1"];
+const KEYS: &[&str] = &["k", "k1", "k/2", "dir/k", "z"];
+const BAD_KEYS: &[&str] = &[""];
+const PREFIXES: &[&str] = &["", "k", "vol", "b", "dir/", "zz"];
+
+fn quota() -> impl Strategy<Value = Quota> {
+    let bytes = proptest::option::weighted(0.3, 0u64..1200);
+    let namespace = proptest::option::weighted(0.3, 0u64..4);
+    (bytes, namespace).prop_map(|(bytes, namespace)| Quota { bytes, namespace })
+}
+
+fn list_args() -> impl Strategy<Value = (String, String, u64)> {
+    (
+        name(PREFIXES),
+        prop_oneof![
+            Just(String::new()),
+            name(KEYS),
+            name(VOLUMES),
+            name(BUCKETS)
+        ],
+        0u64..5,
+    )
+}
+
+fn op() -> impl Strategy<Value = OmOp> {
+    let volume = || pick(VOLUMES, BAD_VOLUMES);
+    let bucket = || pick(BUCKETS, BAD_BUCKETS);
+    let key = || pick(KEYS, BAD_KEYS);
+    let replication =
+        proptest::sample::select(vec![Replication::RatisOne, Replication::RatisThree]);
+    let layout = proptest::sample::select(vec![
+        BucketLayout::ObjectStore,
+        BucketLayout::FileSystemOptimized,
+        BucketLayout::Legacy,
+    ]);
+    let size = prop_oneof![16 => 0u64..200, 2 => Just(300 << 20), 1 => Just((1 << 40) + 1)];
+    let metadata = proptest::collection::btree_map(name(&["a", "b"]), name(&["x", "y"]), 0..2);
+    prop_oneof![
+        3 => (volume(), name(&["alice", "bob"]), quota()).prop_map(|(volume, owner, quota)| OmOp::CreateVolume { volume, owner, quota }),
+        1 => volume().prop_map(|volume| OmOp::VolumeInfo { volume }),
+        1 => (volume(), name(&["carol"])).prop_map(|(volume, owner)| OmOp::SetVolumeOwner { volume, owner }),
+        1 => (volume(), quota()).prop_map(|(volume, quota)| OmOp::SetVolumeQuota { volume, quota }),
+        1 => volume().prop_map(|volume| OmOp::DeleteVolume { volume }),
+        1 => list_args().prop_map(|(prefix, start, max)| OmOp::ListVolumes { prefix, start, max }),
+        3 => (volume(), bucket(), any::<bool>(), layout, quota()).prop_map(|(volume, bucket, versioning, layout, quota)| {
+            OmOp::CreateBucket { volume, bucket, versioning, layout, quota }
+        }),
+        1 => (volume(), bucket()).prop_map(|(volume, bucket)| OmOp::BucketInfo { volume, bucket }),
+        1 => (volume(), bucket(), proptest::option::of(any::<bool>()), proptest::option::of(quota())).prop_map(
+            |(volume, bucket, versioning, quota)| OmOp::SetBucketProperty { volume, bucket, versioning, quota }
+        ),
+        1 => (volume(), bucket()).prop_map(|(volume, bucket)| OmOp::DeleteBucket { volume, bucket }),
+        1 => (volume(), list_args()).prop_map(|(volume, (prefix, start, max))| OmOp::ListBuckets { volume, prefix, start, max }),
+        5 => (volume(), bucket(), key(), size.clone(), replication, metadata).prop_map(
+            |(volume, bucket, key, size, replication, metadata)| OmOp::OpenKey { volume, bucket, key, size, replication, metadata }
+        ),
+        5 => (volume(), bucket(), key(), prop_oneof![3 => Just(LAST_OPEN), 1 => 1u64..60], size).prop_map(|(volume, bucket, key, open_id, size)| {
+            OmOp::CommitKey { volume, bucket, key, open_id, size }
+        }),
+        2 => (volume(), bucket(), key()).prop_map(|(volume, bucket, key)| OmOp::LookupKey { volume, bucket, key }),
+        2 => (volume(), bucket(), list_args()).prop_map(|(volume, bucket, (prefix, start, max))| {
+            OmOp::ListKeys { volume, bucket, prefix, start, max }
+        }),
+        1 => (volume(), bucket(), list_args()).prop_map(|(volume, bucket, (prefix, start, max))| {
+            OmOp::ListOpenKeys { volume, bucket, prefix, start, max }
+        }),
+        2 => (volume(), bucket(), key(), key()).prop_map(|(volume, bucket, from_key, to_key)| {
+            OmOp::RenameKey { volume, bucket, from_key, to_key }
+        }),
+        2 => (volume(), bucket(), key()).prop_map(|(volume, bucket, key)| OmOp::DeleteKey { volume, bucket, key }),
+    ]
+}
+
+/// Some volumes and buckets first (in order, without quotas), so that later requests mostly
+/// meet existing parents.
+fn setup() -> impl Strategy<Value = Vec<OmOp>> {
+    let volume = |volume: &str| OmOp::CreateVolume {
+        volume: volume.into(),
+        owner: "setup".into(),
+        quota: Quota::default(),
+    };
+    let bucket = |volume: &str, bucket: &str| OmOp::CreateBucket {
+        volume: volume.into(),
+        bucket: bucket.into(),
+        versioning: false,
+        layout: BucketLayout::ObjectStore,
+        quota: Quota::default(),
+    };
+    let all = vec![
+        volume("vol-a"),
+        volume("vol.c"),
+        bucket("vol-a", "buck"),
+        bucket("vol-a", "bucket-2"),
+        bucket("vol.c", "buck"),
+    ];
+    proptest::sample::subsequence(all, 0..=5)
+}
+
+fn sequence() -> impl Strategy<Value = Vec<OmOp>> {
+    (setup(), proptest::collection::vec(op(), 1..80)).prop_map(|(mut ops, more)| {
+        ops.extend(more);
+        ops
+    })
+}
+
+/// Reads that cover the whole namespace: every volume, bucket, key and open key.
+fn full_listing(read: &mut dyn FnMut(&OmOp) -> OmOutcome) -> Vec<OmOutcome> {
+    let list = |prefix: &str| (prefix.to_string(), String::new(), 1000);
+    let mut outcomes = Vec::new();
+    let (prefix, start, max) = list("");
+    let volumes = read(&OmOp::ListVolumes { prefix, start, max });
+    let names: Vec<String> = match &volumes {
+        Ok(OmResponse::Volumes(volumes)) => {
+            volumes.iter().map(|volume| volume.name.clone()).collect()
+        }
+        other => panic!("volume list: {other:?}"),
+    };
+    outcomes.push(volumes);
+    for volume in names {
+        let (prefix, start, max) = list("");
+        let buckets = read(&OmOp::ListBuckets {
+            volume: volume.clone(),
+            prefix,
+            start,
+            max,
+        });
+        let bucket_names: Vec<String> = match &buckets {
+            Ok(OmResponse::Buckets(buckets)) => {
+                buckets.iter().map(|bucket| bucket.name.clone()).collect()
+            }
+            other => panic!("bucket list: {other:?}"),
+        };
+        outcomes.push(buckets);
+        for bucket in bucket_names {
+            let (volume, bucket) = (volume.clone(), bucket.clone());
+            outcomes.push(read(&OmOp::ListKeys {
+                volume: volume.clone(),
+                bucket: bucket.clone(),
+                prefix: String::new(),
+                start: String::new(),
+                max: 1000,
+            }));
+            outcomes.push(read(&OmOp::ListOpenKeys {
+                volume,
+                bucket,
+                prefix: String::new(),
+                start: String::new(),
+                max: 1000,
+            }));
+        }
+    }
+    outcomes
+}
+
+fn server_read<S: Store>(applier: &Applier<S>, op: &OmOp) -> OmOutcome {
+    to_model(applier.read(&to_server(op)).expect("store read"))
+}
+
+async fn run(ops: Vec<OmOp>, yields: Vec<bool>) {
+    let disk = SimDisk::new();
+    disk.set_faults(DiskFaults {
+        sync_latency: Duration::from_millis(3),
+        ..DiskFaults::default()
+    });
+    let applier = Applier::open(disk.open().unwrap(), 8).unwrap();
+    let mut model = OmModel::new();
+    let mut index = 0;
+    let mut last_open = LastOpen::default();
+    for (position, op) in ops.iter().enumerate() {
+        let op = &resolve(op, index + 1, &mut last_open);
+        let expected;
+        let observed;
+        if op.is_read() {
+            expected = model.apply(index, 0, op);
+            observed = server_read(&applier, op);
+        } else {
+            index += 1;
+            let time_ms = TIME_BASE_MS + index * 10;
+            expected = model.apply(index, time_ms, op);
+            let entry = OmEntry {
+                index: LogIndex(index),
+                time: TimeMs(time_ms),
+                request: to_server(op),
+            };
+            observed = to_model(applier.apply(Term(1), &entry).await.expect("apply"));
+        }
+        assert_eq!(observed, expected, "op {position}: {op:?}");
+        if yields[position % yields.len()] {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+    let mut model_read = |op: &OmOp| model.clone().apply(0, 0, op);
+    let expected = full_listing(&mut model_read);
+    assert_eq!(
+        full_listing(&mut |op| server_read(&applier, op)),
+        expected,
+        "final state"
+    );
+
+    // Everything applied is durable once flushed; a reopened replica holds the same state.
+    applier.double_buffer().stop().await;
+    let reopened = Applier::open(disk.open().unwrap(), 8).unwrap();
+    assert_eq!(reopened.last_applied().index, LogIndex(index));
+    assert_eq!(
+        full_listing(&mut |op| server_read(&reopened, op)),
+        expected,
+        "state after reopen"
+    );
+}
+
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    #[cfg(madsim)]
+    {
+        madsim::runtime::Runtime::new().block_on(future)
+    }
+    #[cfg(not(madsim))]
+    {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+            .unwrap()
+            .block_on(future)
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+    #[test]
+    fn server_state_machine_matches_reference_model(
+        ops in sequence(),
+        yields in proptest::collection::vec(any::<bool>(), 1..8),
+    ) {
+        block_on(run(ops, yields));
+    }
+}
+
+/// The generator reaches the interesting answers (a sanity check of the test itself).
+#[test]
+fn generated_sequences_reach_successes_and_errors() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+    let mut runner = TestRunner::deterministic();
+    let mut outcomes: BTreeMap<String, u64> = BTreeMap::new();
+    for _ in 0..200 {
+        let ops = sequence().new_tree(&mut runner).unwrap().current();
+        let mut model = OmModel::new();
+        let mut last_open = LastOpen::default();
+        for (index, op) in ops.iter().enumerate() {
+            let index = index as u64 + 1;
+            let label = match model.apply(index, 0, &resolve(op, index, &mut last_open)) {
+                Ok(response) => format!("{:?}", std::mem::discriminant(&response)),
+                Err(code) => code.code().to_string(),
+            };
+            *outcomes.entry(label).or_default() += 1;
+        }
+    }
+    for code in OmErrorCode::ALL {
+        assert!(
+            outcomes.contains_key(code.code()),
+            "no {code} in {outcomes:?}"
+        );
+    }
+    assert!(outcomes.len() >= OmErrorCode::ALL.len() + 5, "{outcomes:?}");
+}
