@@ -1,21 +1,33 @@
-//! The apply pipeline of one replica: entry -> `om::apply` (over cache + store) -> table cache
-//! at the entry's epoch -> double buffer. Reads see the same cache-over-store view.
+//! The apply pipeline of one replica: entry -> retry cache or `om::apply` (over cache + store)
+//! -> table cache at the entry's epoch -> double buffer. Reads see the same cache-over-store
+//! view. Snapshots are exported from flushed state and installed by replacing the store.
 
 use crate::double_buffer::{BufferEntry, DoubleBuffer};
 use crate::error::StoreError;
 use crate::om::{self, OmEntry, OmRequest, OmResult};
-use crate::store::Store;
+use crate::retry_cache::{self, Caller};
+use crate::store::{Store, StoreImage, Table, TableWrite};
 use crate::table_cache::{CachedView, TableCache};
 use crate::transaction_info::TransactionInfo;
-use crate::types::{AppliedMark, Term};
-use std::sync::{Arc, Mutex};
+use crate::types::{AppliedMark, Term, TimeMs};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 pub struct Applier<S: Store> {
     store: S,
     cache: Arc<TableCache>,
-    buffer: DoubleBuffer,
+    /// Replaced when a snapshot is installed.
+    buffer: Mutex<DoubleBuffer>,
+    unflushed_max: usize,
     /// The last entry applied (in the cache, maybe not yet flushed).
     last_applied: Mutex<AppliedMark>,
+    /// The greatest leader-stamped time applied: a new leader stamps no earlier than this.
+    last_time: Mutex<TimeMs>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl<S: Store> Applier<S> {
@@ -29,17 +41,21 @@ impl<S: Store> Applier<S> {
         Ok(Applier {
             store,
             cache,
-            buffer,
+            buffer: Mutex::new(buffer),
+            unflushed_max,
             last_applied: Mutex::new(applied),
+            last_time: Mutex::new(TimeMs(0)),
         })
     }
 
     /// The last applied entry; after open, the last flushed one.
     pub fn last_applied(&self) -> AppliedMark {
-        *self
-            .last_applied
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        *lock(&self.last_applied)
+    }
+
+    /// The greatest leader-stamped time among applied entries.
+    pub fn last_time(&self) -> TimeMs {
+        *lock(&self.last_time)
     }
 
     fn view(&self) -> CachedView<'_, S> {
@@ -51,11 +67,41 @@ impl<S: Store> Applier<S> {
 
     /// Applies a replicated entry of `term`. Entries arrive in log order, one at a time.
     pub async fn apply(&self, term: Term, entry: &OmEntry) -> Result<OmResult, StoreError> {
-        let (result, writes) = om::apply(&self.view(), entry)?;
+        self.apply_request(term, entry, None, 0).await
+    }
+
+    /// Applies an entry on behalf of `caller`: a call already applied gets its recorded answer
+    /// and changes nothing; a new one is applied and its answer recorded in the same batch.
+    /// Retry-cache rows older than `retry_expiry_ms` (entry time) are evicted as it goes.
+    pub async fn apply_request(
+        &self,
+        term: Term,
+        entry: &OmEntry,
+        caller: Option<Caller>,
+        retry_expiry_ms: u64,
+    ) -> Result<OmResult, StoreError> {
         let applied = AppliedMark {
             term,
             index: entry.index,
         };
+        {
+            let mut last_time = lock(&self.last_time);
+            *last_time = (*last_time).max(entry.time);
+        }
+        let view = self.view();
+        if let Some(recorded) = caller
+            .map(|caller| retry_cache::lookup(&view, caller))
+            .transpose()?
+            .flatten()
+        {
+            self.apply_writes(applied, Vec::new(), None).await?;
+            return Ok(recorded);
+        }
+        let (result, mut writes) = om::apply(&view, entry)?;
+        if let Some(caller) = caller {
+            writes.extend(retry_cache::expire(&view, entry.time, retry_expiry_ms)?);
+            writes.extend(retry_cache::record(caller, entry.time, &result));
+        }
         self.apply_writes(applied, writes, None).await?;
         Ok(result)
     }
@@ -72,20 +118,17 @@ impl<S: Store> Applier<S> {
     async fn apply_writes(
         &self,
         applied: AppliedMark,
-        writes: Vec<crate::store::TableWrite>,
+        writes: Vec<TableWrite>,
         membership: Option<Vec<u8>>,
     ) -> Result<(), StoreError> {
         self.cache.put(applied.index, &writes);
-        *self
-            .last_applied
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = applied;
+        *lock(&self.last_applied) = applied;
         let entry = BufferEntry {
             applied,
             writes,
             membership,
         };
-        self.buffer.add(entry).await
+        self.double_buffer().add(entry).await
     }
 
     /// Answers a read from applied state (cache over store).
@@ -93,8 +136,49 @@ impl<S: Store> Applier<S> {
         om::apply::read(&self.view(), request)
     }
 
-    pub fn double_buffer(&self) -> &DoubleBuffer {
-        &self.buffer
+    /// A consistent image of the state-machine tables at a flushed index (waits for the double
+    /// buffer to flush everything applied so far). Its transaction-info row names that index.
+    pub async fn snapshot_image(&self) -> Result<(StoreImage, TransactionInfo), StoreError> {
+        let applied = self.last_applied();
+        self.double_buffer().wait_flushed(applied.index).await?;
+        let image = self.store.export(&Table::STATE_MACHINE)?;
+        let info = image_transaction_info(&image)?;
+        assert!(
+            info.applied.index >= applied.index,
+            "a snapshot holds what was applied before it"
+        );
+        Ok((image, info))
+    }
+
+    /// Replaces the state with `image`, atomically: the double buffer is drained first, the
+    /// image is written as one batch and synced, then the cache restarts empty. On failure the
+    /// previous state stays (the store's import is all-or-nothing).
+    pub async fn install_image(&self, image: &StoreImage) -> Result<TransactionInfo, StoreError> {
+        let info = image_transaction_info(image)?;
+        let previous = self.double_buffer();
+        previous.stop().await;
+        let installed = match self.store.import(image) {
+            Ok(()) => self.store.sync().await,
+            Err(error) => Err(error),
+        };
+        // Whatever happened, restart the pipeline on what the store now holds.
+        let held = TransactionInfo::read(&self.store)?;
+        self.cache.clear();
+        *lock(&self.last_applied) = held.applied;
+        let buffer = DoubleBuffer::start(
+            self.store.clone(),
+            self.cache.clone(),
+            held.clone(),
+            self.unflushed_max,
+        );
+        *lock(&self.buffer) = buffer;
+        installed?;
+        assert_eq!(held, info, "the store holds the installed snapshot");
+        Ok(held)
+    }
+
+    pub fn double_buffer(&self) -> DoubleBuffer {
+        lock(&self.buffer).clone()
     }
 
     pub fn cache(&self) -> &TableCache {
@@ -103,5 +187,15 @@ impl<S: Store> Applier<S> {
 
     pub fn store(&self) -> &S {
         &self.store
+    }
+}
+
+/// The transaction info an image carries (the default when it holds none: an empty state).
+fn image_transaction_info(image: &StoreImage) -> Result<TransactionInfo, StoreError> {
+    let row = (image.rows.iter()).find(|(table, _, _)| *table == Table::TransactionInfo);
+    match row {
+        Some((_, _, value)) => bincode::deserialize(value)
+            .map_err(|error| StoreError::Corrupt(format!("snapshot transaction info: {error}"))),
+        None => Ok(TransactionInfo::default()),
     }
 }

@@ -3,11 +3,15 @@
 //! sits behind the `store::Store` trait.
 
 pub mod applier;
+pub mod client;
+pub mod clock;
 pub mod double_buffer;
 pub mod error;
 pub mod limits;
+pub mod node;
 pub mod om;
 pub mod raft;
+pub mod retry_cache;
 pub mod store;
 pub mod table_cache;
 pub mod transaction_info;

@@ -1,0 +1,130 @@
+//! `OmClient`: names a service by its nodes, sends each call to the leader it believes in,
+//! and fails over (`failover.rs`) with the same call id, so a retry is never applied twice.
+
+mod failover;
+
+pub use failover::FailoverPolicy;
+
+use crate::error::OmError;
+use crate::node::ClientRequest;
+use crate::om::{OmRequest, OmResult};
+use crate::raft::NodeId;
+use crate::retry_cache::Caller;
+use crate::transport::{RpcClient, TransportError, TransportLimits};
+use crate::types::{CallId, ClientId};
+use failover::{Failover, Next};
+use std::net::SocketAddr;
+
+/// The call could not be completed within the attempt budget: it may or may not have been
+/// applied (a history records it as unknown).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unavailable {
+    pub attempts: u32,
+    pub last_error: String,
+}
+
+impl std::fmt::Display for Unavailable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "no answer after {} attempts (last: {})",
+            self.attempts, self.last_error
+        )
+    }
+}
+
+pub struct OmClient {
+    id: ClientId,
+    next_call: u64,
+    nodes: Vec<(NodeId, RpcClient<ClientRequest, OmResult>)>,
+    policy: FailoverPolicy,
+    /// Index into `nodes` of the node believed to lead.
+    leader: usize,
+}
+
+impl OmClient {
+    /// A client of the service made of `nodes` (node id, client address).
+    pub fn new(
+        id: ClientId,
+        nodes: &[(NodeId, SocketAddr)],
+        policy: FailoverPolicy,
+        limits: &TransportLimits,
+    ) -> OmClient {
+        assert!(!nodes.is_empty(), "a service has at least one node");
+        let nodes = nodes
+            .iter()
+            .map(|&(node, address)| (node, RpcClient::new(address, limits)))
+            .collect();
+        OmClient {
+            id,
+            next_call: 1,
+            nodes,
+            policy,
+            leader: 0,
+        }
+    }
+
+    pub fn id(&self) -> ClientId {
+        self.id
+    }
+
+    /// The node this client sends to first.
+    pub fn leader_hint(&self) -> NodeId {
+        self.nodes[self.leader].0
+    }
+
+    /// Sends `request` with a new call id until a node answers it or the budget runs out.
+    pub async fn call(&mut self, request: OmRequest) -> Result<OmResult, Unavailable> {
+        let caller = Caller {
+            client: self.id,
+            call: CallId(self.next_call),
+        };
+        self.next_call += 1;
+        self.call_as(caller, request).await
+    }
+
+    /// Sends `request` as `caller` (a retry of an earlier call reuses its caller).
+    pub async fn call_as(
+        &mut self,
+        caller: Caller,
+        request: OmRequest,
+    ) -> Result<OmResult, Unavailable> {
+        let message = ClientRequest { caller, request };
+        let mut failover = Failover::new(self.policy, self.nodes.len(), self.leader);
+        loop {
+            let (target, client) = &mut self.nodes[failover.current()];
+            let target = *target;
+            let answer = client.call(&message, self.policy.call_timeout).await;
+            let next = match answer {
+                Ok(Err(OmError::NotLeader { leader_id, .. })) => {
+                    let hinted = leader_id
+                        .and_then(|leader| self.nodes.iter().position(|(node, _)| *node == leader));
+                    failover.on_not_leader(hinted, format!("node {target}: not leader"))
+                }
+                Ok(Err(OmError::LeaderNotReady)) => {
+                    failover.on_not_ready(format!("node {target}: leader not ready"))
+                }
+                Ok(Err(OmError::InternalError(reason))) => {
+                    failover.on_unreachable(format!("node {target}: {reason}"))
+                }
+                Ok(answer) => {
+                    self.leader = failover.current();
+                    return Ok(answer);
+                }
+                Err(error) => failover.on_unreachable(describe(target, &error)),
+            };
+            match next {
+                Next::Retry { wait } => {
+                    if !wait.is_zero() {
+                        tokio::time::sleep(wait).await;
+                    }
+                }
+                Next::GiveUp(unavailable) => return Err(unavailable),
+            }
+        }
+    }
+}
+
+fn describe(target: NodeId, error: &TransportError) -> String {
+    format!("node {target}: {error}")
+}

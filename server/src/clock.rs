@@ -1,0 +1,15 @@
+//! Wall-clock time for the leader's stamp, the one place the server reads it.
+//!
+//! Only the leader reads the clock, while pre-executing a write; the time travels inside the
+//! log entry, so replicas never read their own clocks during apply. Under madsim this clock is
+//! the simulation's (madsim intercepts the system clock), so runs replay exactly.
+
+use crate::types::TimeMs;
+
+#[allow(clippy::disallowed_methods)] // the leader's stamp: the one sanctioned wall-clock read
+pub fn now() -> TimeMs {
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    TimeMs(since_epoch.as_millis() as u64)
+}

@@ -1,0 +1,310 @@
+//! The composition root of one OM node: store, apply pipeline, Raft, and the two RPC servers
+//! (clients and peers), plus the leader's side of a request: readiness, the time stamp, and
+//! the answer when this node is not the leader.
+
+use crate::applier::Applier;
+use crate::error::{OmError, StoreError};
+use crate::om::{OmRequest, OmResult};
+use crate::raft::log_store::LogStore;
+use crate::raft::network::{on_peer_request, PeerNetwork, PeerRequest, PeerResponse};
+use crate::raft::state_machine::{StateMachine, StateMachineConfig};
+use crate::raft::{NodeAddress, NodeId, Raft, RaftRequest};
+use crate::retry_cache::Caller;
+use crate::store::Store;
+use crate::transport::{RpcServer, ServerHandle, TransportLimits};
+use crate::types::TimeMs;
+use openraft::{ReadPolicy, ServerState};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+/// `ozone.om.ha.raft.server.read.option`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReadOption {
+    /// Leader-local reads: a deposed leader that does not know it yet may answer stale.
+    Default,
+    /// ReadIndex through Raft: never stale.
+    Linearizable,
+}
+
+/// Everything one node needs to start.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    pub node_id: NodeId,
+    pub address: NodeAddress,
+    pub read_option: ReadOption,
+    /// `ozone.om.unflushed.transaction.max.count`.
+    pub unflushed_transactions_max: usize,
+    pub retry_cache_expiry_ms: u64,
+    /// `ozone.om.ratis.snapshot.auto.trigger.threshold`: entries between snapshots.
+    pub snapshot_entries_threshold: u64,
+    pub heartbeat_interval_ms: u64,
+    pub election_timeout_min_ms: u64,
+    pub election_timeout_max_ms: u64,
+    pub transport: TransportLimits,
+}
+
+impl NodeConfig {
+    pub fn new(node_id: NodeId, address: NodeAddress) -> NodeConfig {
+        NodeConfig {
+            node_id,
+            address,
+            read_option: ReadOption::Default,
+            unflushed_transactions_max: crate::limits::UNFLUSHED_TRANSACTIONS_MAX_DEFAULT,
+            retry_cache_expiry_ms: crate::retry_cache::RETRY_CACHE_EXPIRY_MS_DEFAULT,
+            snapshot_entries_threshold: 400_000,
+            heartbeat_interval_ms: 100,
+            election_timeout_min_ms: 400,
+            election_timeout_max_ms: 800,
+            transport: TransportLimits::default(),
+        }
+    }
+
+    fn raft_config(&self) -> Result<openraft::Config, StartError> {
+        let config = openraft::Config {
+            cluster_name: "ozone-om".to_string(),
+            heartbeat_interval: self.heartbeat_interval_ms,
+            election_timeout_min: self.election_timeout_min_ms,
+            election_timeout_max: self.election_timeout_max_ms,
+            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(
+                self.snapshot_entries_threshold,
+            ),
+            max_in_snapshot_log_to_keep: 0,
+            ..Default::default()
+        };
+        config
+            .validate()
+            .map_err(|error| StartError::Config(error.to_string()))
+    }
+}
+
+/// A client's call as it travels to a node.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientRequest {
+    pub caller: Caller,
+    pub request: OmRequest,
+}
+
+#[derive(Debug)]
+pub enum StartError {
+    Config(String),
+    Store(StoreError),
+    Raft(String),
+    Bind(SocketAddr, std::io::ErrorKind),
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::Config(reason) => write!(f, "invalid configuration: {reason}"),
+            StartError::Store(error) => write!(f, "cannot open the store: {error}"),
+            StartError::Raft(reason) => write!(f, "cannot start raft: {reason}"),
+            StartError::Bind(address, kind) => write!(f, "cannot listen on {address}: {kind:?}"),
+        }
+    }
+}
+
+pub struct OmNode<S: Store> {
+    config: NodeConfig,
+    raft: Raft<S>,
+    applier: Arc<Applier<S>>,
+    servers: Mutex<Vec<ServerHandle>>,
+}
+
+fn parse_address(address: &str) -> Result<SocketAddr, StartError> {
+    address
+        .parse()
+        .map_err(|_| StartError::Config(format!("not a socket address: {address}")))
+}
+
+impl<S: Store> OmNode<S> {
+    /// Opens the store, starts Raft (which replays the log after the flushed index) and
+    /// listens for clients and peers.
+    pub async fn start(config: NodeConfig, store: S) -> Result<Arc<OmNode<S>>, StartError> {
+        let raft_config = Arc::new(config.raft_config()?);
+        let applier = Arc::new(
+            Applier::open(store.clone(), config.unflushed_transactions_max)
+                .map_err(StartError::Store)?,
+        );
+        let log_store = LogStore::new(store);
+        let state_machine_config = StateMachineConfig {
+            retry_cache_expiry_ms: config.retry_cache_expiry_ms,
+        };
+        let state_machine = StateMachine::new(
+            applier.clone(),
+            state_machine_config,
+            log_store.flush_handle(),
+        );
+        let network = PeerNetwork::new(config.transport.clone());
+        let raft = Raft::new(
+            config.node_id,
+            raft_config,
+            network,
+            log_store,
+            state_machine,
+        )
+        .await
+        .map_err(|error| StartError::Raft(error.to_string()))?;
+        let node = Arc::new(OmNode {
+            config,
+            raft,
+            applier,
+            servers: Mutex::new(Vec::new()),
+        });
+        node.listen().await?;
+        Ok(node)
+    }
+
+    async fn listen(self: &Arc<Self>) -> Result<(), StartError> {
+        let limits = self.config.transport.clone();
+        let client_address = parse_address(&self.config.address.client_address)?;
+        let raft_address = parse_address(&self.config.address.raft_address)?;
+        let bind = |address| {
+            let limits = limits.clone();
+            async move {
+                RpcServer::bind(address, limits)
+                    .await
+                    .map_err(|error| StartError::Bind(address, error.kind()))
+            }
+        };
+        let client_server = bind(client_address).await?;
+        let raft_server = bind(raft_address).await?;
+        let node = self.clone();
+        let clients = client_server.serve(Arc::new(move |request: ClientRequest| {
+            let node = node.clone();
+            async move { node.on_client_request(request).await }
+        }));
+        let node = self.clone();
+        let peers = raft_server.serve(Arc::new(move |request: PeerRequest| {
+            let node = node.clone();
+            async move { node.on_peer_request(request).await }
+        }));
+        self.servers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .extend([clients, peers]);
+        Ok(())
+    }
+
+    async fn on_peer_request(&self, request: PeerRequest) -> PeerResponse {
+        on_peer_request(&self.raft, request).await
+    }
+
+    /// Forms the group (once, on one node): `members` become the voters.
+    pub async fn initialize(&self, members: BTreeMap<NodeId, NodeAddress>) -> Result<(), String> {
+        self.raft
+            .initialize(members)
+            .await
+            .map_err(|error| error.to_string())
+    }
+
+    pub fn id(&self) -> NodeId {
+        self.config.node_id
+    }
+
+    pub fn raft(&self) -> &Raft<S> {
+        &self.raft
+    }
+
+    pub fn applier(&self) -> &Arc<Applier<S>> {
+        &self.applier
+    }
+
+    /// Answers one client call: reads from local state, writes through Raft.
+    pub async fn on_client_request(&self, call: ClientRequest) -> OmResult {
+        if call.request.is_read() {
+            self.on_read(&call.request).await
+        } else {
+            self.on_write(call).await
+        }
+    }
+
+    /// `NOT_LEADER` with the leader's id and address when this node knows them.
+    fn not_leader(&self, leader: Option<NodeId>) -> OmError {
+        let metrics = self.raft.metrics();
+        let metrics = openraft::rt::WatchReceiver::borrow_watched(&metrics);
+        let address = leader.and_then(|id| {
+            metrics
+                .membership_config
+                .membership()
+                .get_node(&id)
+                .cloned()
+        });
+        OmError::NotLeader {
+            leader_id: leader,
+            leader_address: address.map(|node| node.client_address),
+        }
+    }
+
+    /// Leader and ready (it has applied its own term's first entry), or why not.
+    fn check_leader_ready(&self) -> Result<(), OmError> {
+        let metrics = self.raft.metrics();
+        let metrics = openraft::rt::WatchReceiver::borrow_watched(&metrics);
+        let (state, leader, term, applied_term) = (
+            metrics.state,
+            metrics.current_leader,
+            metrics.current_term,
+            metrics.last_applied.map(|log_id| log_id.leader_id.term),
+        );
+        drop(metrics);
+        if state != ServerState::Leader || leader != Some(self.config.node_id) {
+            return Err(self.not_leader(leader));
+        }
+        // Until its own term's first entry is applied, it may miss the previous term's writes.
+        if applied_term != Some(term) {
+            return Err(OmError::LeaderNotReady);
+        }
+        Ok(())
+    }
+
+    /// Pre-execute: stamp the time (never before an applied entry's), then replicate.
+    async fn on_write(&self, call: ClientRequest) -> OmResult {
+        self.check_leader_ready()?;
+        let time = TimeMs(crate::clock::now().0.max(self.applier.last_time().0));
+        let entry = RaftRequest {
+            caller: call.caller,
+            time,
+            request: call.request,
+        };
+        match self.raft.client_write(entry).await {
+            Ok(written) => written.data,
+            Err(error) => match error.forward_to_leader() {
+                Some(forward) => Err(self.not_leader(forward.leader_id)),
+                None => Err(OmError::InternalError(error.to_string())),
+            },
+        }
+    }
+
+    async fn on_read(&self, request: &OmRequest) -> OmResult {
+        match self.config.read_option {
+            ReadOption::Default => self.check_leader_ready()?,
+            ReadOption::Linearizable => {
+                if let Err(error) = self.raft.ensure_linearizable(ReadPolicy::ReadIndex).await {
+                    return Err(match error.forward_to_leader() {
+                        Some(forward) => self.not_leader(forward.leader_id),
+                        None => OmError::InternalError(error.to_string()),
+                    });
+                }
+            }
+        }
+        self.applier
+            .read(request)
+            .map_err(|error| OmError::InternalError(error.to_string()))?
+    }
+
+    /// Stops serving and stops Raft.
+    pub async fn shutdown(&self) {
+        let servers = std::mem::take(
+            &mut *self
+                .servers
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        );
+        for server in servers {
+            server.shutdown().await;
+        }
+        let _ = self.raft.shutdown().await;
+        self.applier.double_buffer().stop().await;
+    }
+}

@@ -1,0 +1,228 @@
+//! The Raft log on our `Store`: entries in `Table::RaftLog` by big-endian index, vote,
+//! committed id and purged id in `Table::RaftState`.
+//!
+//! To ensure correctness:
+//! - an append is synced before openraft hears it is durable (it then counts toward commit);
+//! - the vote is synced before `save_vote` returns;
+//! - purge never passes the flushed index: the entries it drops must be in the store already.
+
+use super::{io_error, Entry, LogId, OmRaftConfig, Vote};
+use crate::double_buffer::DoubleBuffer;
+use crate::store::{Store, Table, TableWrite};
+use openraft::storage::{IOFlushed, LogState, RaftLogReader, RaftLogStorage};
+use openraft::OptionalSend;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::fmt::Debug;
+use std::io;
+use std::ops::{Bound, RangeBounds};
+use std::sync::{Arc, Mutex};
+
+const VOTE_ROW: &[u8] = b"vote";
+const COMMITTED_ROW: &[u8] = b"committed";
+const PURGED_ROW: &[u8] = b"purged";
+
+/// Reads log rows in bounded pages.
+const LOG_READ_ENTRIES_MAX: usize = 4096;
+
+#[derive(Clone)]
+pub struct LogStore<S: Store> {
+    store: S,
+    /// The double buffer of the same node: purge waits for it (replaced on snapshot install).
+    flushed: Arc<Mutex<Option<DoubleBuffer>>>,
+}
+
+fn row(index: u64) -> [u8; 8] {
+    index.to_be_bytes()
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    bincode::serialize(value).expect("raft records serialize")
+}
+
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> io::Result<T> {
+    bincode::deserialize(bytes).map_err(io_error)
+}
+
+impl<S: Store> LogStore<S> {
+    pub fn new(store: S) -> LogStore<S> {
+        LogStore {
+            store,
+            flushed: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// Where the state machine publishes its double buffer, whose flushed index bounds purges.
+    pub fn flush_handle(&self) -> Arc<Mutex<Option<DoubleBuffer>>> {
+        self.flushed.clone()
+    }
+
+    fn read_state<T: DeserializeOwned>(&self, key: &[u8]) -> io::Result<Option<T>> {
+        match self.store.get(Table::RaftState, key).map_err(io_error)? {
+            Some(bytes) => decode(&bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn write_synced(&self, batch: &[TableWrite]) -> io::Result<()> {
+        self.store.write(batch).map_err(io_error)?;
+        self.store.sync().await.map_err(io_error)
+    }
+
+    fn last_entry(&self) -> io::Result<Option<LogId>> {
+        // Indexes are big-endian: the last row is the greatest index.
+        let mut rows = self
+            .store
+            .scan(
+                Table::RaftLog,
+                Bound::Unbounded,
+                Bound::Unbounded,
+                usize::MAX,
+            )
+            .map_err(io_error)?;
+        match rows.pop() {
+            Some((_, value)) => Ok(Some(decode::<Entry>(&value)?.log_id)),
+            None => Ok(None),
+        }
+    }
+
+    fn delete_range(&self, start: Bound<u64>, end: Bound<u64>) -> io::Result<Vec<TableWrite>> {
+        let start = start.map(row);
+        let end = end.map(row);
+        let start = start.as_ref().map(|key| key.as_slice());
+        let end = end.as_ref().map(|key| key.as_slice());
+        let rows = self
+            .store
+            .scan(Table::RaftLog, start, end, usize::MAX)
+            .map_err(io_error)?;
+        let deletes = rows.into_iter().map(|(key, _)| TableWrite {
+            table: Table::RaftLog,
+            key,
+            value: None,
+        });
+        Ok(deletes.collect())
+    }
+}
+
+impl<S: Store> RaftLogReader<OmRaftConfig> for LogStore<S> {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<Entry>, io::Error> {
+        let start = range.start_bound().map(|index| row(*index));
+        let end = range.end_bound().map(|index| row(*index));
+        let start = start.as_ref().map(|key| key.as_slice());
+        let end = end.as_ref().map(|key| key.as_slice());
+        let rows = self
+            .store
+            .scan(Table::RaftLog, start, end, LOG_READ_ENTRIES_MAX)
+            .map_err(io_error)?;
+        rows.iter().map(|(_, value)| decode(value)).collect()
+    }
+
+    async fn read_vote(&mut self) -> Result<Option<Vote>, io::Error> {
+        self.read_state(VOTE_ROW)
+    }
+}
+
+impl<S: Store> RaftLogStorage<OmRaftConfig> for LogStore<S> {
+    type LogReader = Self;
+
+    async fn get_log_state(&mut self) -> Result<LogState<OmRaftConfig>, io::Error> {
+        let last_purged: Option<LogId> = self.read_state(PURGED_ROW)?;
+        let last = self.last_entry()?;
+        Ok(LogState {
+            last_purged_log_id: last_purged,
+            last_log_id: last.or(last_purged),
+        })
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote) -> Result<(), io::Error> {
+        let write = TableWrite {
+            table: Table::RaftState,
+            key: VOTE_ROW.to_vec(),
+            value: Some(encode(vote)),
+        };
+        self.write_synced(&[write]).await
+    }
+
+    async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), io::Error> {
+        // Not synced on its own: a lost committed id is only a slower restart, never unsafe.
+        let write = TableWrite {
+            table: Table::RaftState,
+            key: COMMITTED_ROW.to_vec(),
+            value: Some(encode(&committed)),
+        };
+        self.store.write(&[write]).map_err(io_error)
+    }
+
+    async fn read_committed(&mut self) -> Result<Option<LogId>, io::Error> {
+        Ok(self.read_state::<Option<LogId>>(COMMITTED_ROW)?.flatten())
+    }
+
+    async fn append<I>(
+        &mut self,
+        entries: I,
+        callback: IOFlushed<OmRaftConfig>,
+    ) -> Result<(), io::Error>
+    where
+        I: IntoIterator<Item = Entry> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let batch: Vec<TableWrite> = (entries.into_iter())
+            .map(|entry| TableWrite {
+                table: Table::RaftLog,
+                key: row(entry.log_id.index).to_vec(),
+                value: Some(encode(&entry)),
+            })
+            .collect();
+        let synced = self.write_synced(&batch).await;
+        let failed = synced
+            .as_ref()
+            .err()
+            .map(|error| io::Error::new(error.kind(), error.to_string()));
+        // Durable before openraft counts it toward commit.
+        callback.io_completed(synced);
+        match failed {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
+    }
+
+    async fn truncate_after(&mut self, last_log_id: Option<LogId>) -> Result<(), io::Error> {
+        let start = match last_log_id {
+            Some(log_id) => Bound::Excluded(log_id.index),
+            None => Bound::Unbounded,
+        };
+        let deletes = self.delete_range(start, Bound::Unbounded)?;
+        self.write_synced(&deletes).await
+    }
+
+    async fn purge(&mut self, log_id: LogId) -> Result<(), io::Error> {
+        let buffer = self
+            .flushed
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone();
+        if let Some(buffer) = buffer {
+            // The purged entries must be in the store: never purge past the flushed index.
+            let index = super::state_machine::om_index(log_id.index);
+            buffer.wait_flushed(index).await.map_err(io_error)?;
+            assert!(
+                buffer.flushed_index() >= index,
+                "purge stays behind the flushed index"
+            );
+        }
+        let mut batch = self.delete_range(Bound::Unbounded, Bound::Included(log_id.index))?;
+        batch.push(TableWrite {
+            table: Table::RaftState,
+            key: PURGED_ROW.to_vec(),
+            value: Some(encode(&log_id)),
+        });
+        self.write_synced(&batch).await
+    }
+}
