@@ -1,3 +1,9 @@
-//! Simulation testbed for the Ozone Manager.
+//! Simulation testbed for the Ozone Manager: the linearizability checker, and (under
+//! `--cfg madsim`) the cluster harness that runs the real server on madsim.
 
 pub mod checker;
+#[cfg(madsim)]
+pub mod cluster;
+#[cfg(madsim)]
+pub mod scenario;
+pub mod trace;

@@ -1,0 +1,1 @@
+//! Named fault scenarios: see `tests/`, one story per file (run under `--cfg madsim`).

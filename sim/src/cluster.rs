@@ -1,0 +1,179 @@
+//! Boots OM nodes on madsim: one simulated host per node, each with its own simulated disk,
+//! kept here (outside the node) so it survives kills. Node handles are typed by `NodeId`. No
+//! fault logic: callers kill, restart and partition through these methods.
+
+use om_server::node::{NodeConfig, OmNode};
+use om_server::raft::{NodeAddress, NodeId};
+use om_server::store::sim_disk::{CrashMode, SimDisk, SimDiskStore};
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+
+pub const CLIENT_PORT: u16 = 9862;
+pub const RAFT_PORT: u16 = 9872;
+
+pub type SimNode = Arc<OmNode<SimDiskStore>>;
+
+/// The running node of each id (absent while killed or starting).
+type Running = Arc<Mutex<BTreeMap<NodeId, SimNode>>>;
+
+/// Why a boot failed, per node, in order.
+type BootFailures = Arc<Mutex<Vec<(NodeId, String)>>>;
+
+struct Host {
+    handle: madsim::runtime::NodeHandle,
+    disk: SimDisk,
+}
+
+pub struct SimCluster {
+    hosts: BTreeMap<NodeId, Host>,
+    running: Running,
+    boot_failures: BootFailures,
+    configs: BTreeMap<NodeId, NodeConfig>,
+}
+
+pub fn node_ip(id: NodeId) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(10, 0, 0, id as u8))
+}
+
+pub fn client_address(id: NodeId) -> SocketAddr {
+    SocketAddr::new(node_ip(id), CLIENT_PORT)
+}
+
+fn address(id: NodeId) -> NodeAddress {
+    NodeAddress {
+        client_address: SocketAddr::new(node_ip(id), CLIENT_PORT).to_string(),
+        raft_address: SocketAddr::new(node_ip(id), RAFT_PORT).to_string(),
+    }
+}
+
+impl SimCluster {
+    /// Creates hosts for nodes `1..=count` and starts them (not yet a Raft group).
+    pub fn start(count: u64, configure: impl Fn(&mut NodeConfig)) -> SimCluster {
+        let runtime = madsim::runtime::Handle::current();
+        let running: Running = Arc::default();
+        let boot_failures: BootFailures = Arc::default();
+        let mut hosts = BTreeMap::new();
+        let mut configs = BTreeMap::new();
+        for id in 1..=count {
+            let mut config = NodeConfig::new(id, address(id));
+            configure(&mut config);
+            configs.insert(id, config.clone());
+            let disk = SimDisk::new();
+            let boot = Boot {
+                id,
+                config,
+                disk: disk.clone(),
+                running: running.clone(),
+                failures: boot_failures.clone(),
+            };
+            let handle = runtime
+                .create_node()
+                .name(format!("om{id}"))
+                .ip(node_ip(id))
+                .init(move || boot.clone().run())
+                .build();
+            hosts.insert(id, Host { handle, disk });
+        }
+        SimCluster {
+            hosts,
+            running,
+            boot_failures,
+            configs,
+        }
+    }
+
+    pub fn ids(&self) -> Vec<NodeId> {
+        self.hosts.keys().copied().collect()
+    }
+
+    pub fn members(&self) -> BTreeMap<NodeId, NodeAddress> {
+        self.configs
+            .iter()
+            .map(|(&id, config)| (id, config.address.clone()))
+            .collect()
+    }
+
+    /// The node `id` while it runs.
+    pub fn node(&self, id: NodeId) -> Option<SimNode> {
+        self.running
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(&id)
+            .cloned()
+    }
+
+    /// Boots that failed (a node that cannot open its disk or bind stays down).
+    pub fn boot_failures(&self) -> Vec<(NodeId, String)> {
+        self.boot_failures
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    pub fn disk(&self, id: NodeId) -> &SimDisk {
+        &self.hosts[&id].disk
+    }
+
+    /// Power loss: the node's tasks die and its disk loses what it had not synced.
+    pub fn kill(&self, id: NodeId, crash: CrashMode) {
+        self.running
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .remove(&id);
+        madsim::runtime::Handle::current().kill(self.hosts[&id].handle.id());
+        self.hosts[&id].disk.crash(crash);
+    }
+
+    /// Boots a killed node again from its disk.
+    pub fn restart(&self, id: NodeId) {
+        madsim::runtime::Handle::current().restart(self.hosts[&id].handle.id());
+    }
+
+    /// Cuts `id` off from every other host (both directions).
+    pub fn isolate(&self, id: NodeId) {
+        madsim::net::NetSim::current().clog_node(self.hosts[&id].handle.id());
+    }
+
+    pub fn heal(&self, id: NodeId) {
+        madsim::net::NetSim::current().unclog_node(self.hosts[&id].handle.id());
+    }
+}
+
+/// What a host runs at boot (and at every restart).
+#[derive(Clone)]
+struct Boot {
+    id: NodeId,
+    config: NodeConfig,
+    disk: SimDisk,
+    running: Running,
+    failures: BootFailures,
+}
+
+impl Boot {
+    async fn run(self) {
+        let store = match self.disk.open() {
+            Ok(store) => store,
+            Err(error) => return self.failed(format!("cannot open disk: {error}")),
+        };
+        match OmNode::start(self.config.clone(), store).await {
+            Ok(node) => {
+                self.running
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .insert(self.id, node);
+                // madsim ends a host whose boot task returns (and drops its tasks): keep it
+                // alive until the host is killed.
+                std::future::pending::<()>().await;
+            }
+            Err(error) => self.failed(format!("cannot start: {error}")),
+        }
+    }
+
+    fn failed(&self, reason: String) {
+        self.failures
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push((self.id, reason));
+    }
+}

@@ -1,0 +1,150 @@
+//! Pieces every fault scenario uses: clients on their own simulated hosts, bounded waits for a
+//! leader and for convergence, and the replicas' comparison at the end.
+
+use crate::cluster::{client_address, SimCluster};
+use crate::trace::Trace;
+use om_server::client::{FailoverPolicy, OmClient};
+use om_server::om::{OmRequest, OmResult};
+use om_server::raft::NodeId;
+use om_server::store::{Store, Table};
+use om_server::transport::TransportLimits;
+use om_server::types::{ClientId, LogIndex};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+/// Polling period of bounded waits (simulated time: costs nothing).
+const POLL: Duration = Duration::from_millis(50);
+
+pub fn elapsed() -> Duration {
+    madsim::time::TimeHandle::current().elapsed()
+}
+
+/// Waits until `ready` holds, at most `limit` of simulated time.
+pub async fn wait_until(limit: Duration, mut ready: impl FnMut() -> bool) -> bool {
+    let deadline = elapsed() + limit;
+    while elapsed() < deadline {
+        if ready() {
+            return true;
+        }
+        tokio::time::sleep(POLL).await;
+    }
+    ready()
+}
+
+/// The leader every running node agrees on, if any.
+pub fn agreed_leader(cluster: &SimCluster) -> Option<NodeId> {
+    let mut leaders = cluster
+        .ids()
+        .into_iter()
+        .filter_map(|id| cluster.node(id))
+        .map(|node| {
+            let metrics = node.raft().metrics();
+            let leader = openraft::rt::WatchReceiver::borrow_watched(&metrics).current_leader;
+            leader
+        });
+    let first = leaders.next()??;
+    leaders.all(|leader| leader == Some(first)).then_some(first)
+}
+
+/// A client host: its own simulated machine with an address of its own.
+pub fn client_host(number: u64) -> madsim::runtime::NodeHandle {
+    madsim::runtime::Handle::current()
+        .create_node()
+        .name(format!("client{number}"))
+        .ip(IpAddr::V4(Ipv4Addr::new(10, 0, 1, number as u8)))
+        .build()
+}
+
+/// A client of the whole cluster that retries quickly (simulated time is cheap).
+pub fn client(cluster: &SimCluster, id: u64) -> OmClient {
+    let nodes: Vec<(NodeId, SocketAddr)> = cluster
+        .ids()
+        .into_iter()
+        .map(|node| (node, client_address(node)))
+        .collect();
+    let policy = FailoverPolicy {
+        attempts_max: 400,
+        wait_between_retries: Duration::from_millis(100),
+        call_timeout: Duration::from_secs(1),
+    };
+    OmClient::new(ClientId(id), &nodes, policy, &TransportLimits::default())
+}
+
+/// How a call ended, for the trace: an answer's code, or unknown.
+pub fn outcome_label(outcome: &Result<OmResult, om_server::client::Unavailable>) -> String {
+    match outcome {
+        Ok(Ok(response)) => format!("ok {}", response_kind(response)),
+        Ok(Err(error)) => error.code().to_string(),
+        Err(_) => "unknown".to_string(),
+    }
+}
+
+fn response_kind(response: &om_server::om::OmResponse) -> &'static str {
+    use om_server::om::OmResponse as R;
+    match response {
+        R::Done => "done",
+        R::Volume(_) | R::Bucket(_) | R::Key(_) => "info",
+        R::Volumes(_) | R::Buckets(_) | R::Keys(_) | R::OpenKeys(_) => "list",
+        R::KeyOpened { .. } => "opened",
+    }
+}
+
+/// Sends `request` and records the call and its outcome in the trace.
+pub async fn traced_call(
+    client: &mut OmClient,
+    trace: &Trace,
+    request: OmRequest,
+) -> Result<OmResult, om_server::client::Unavailable> {
+    let name = format!("client{}", client.id().0);
+    let summary = format!("{request:?}");
+    let outcome = client.call(request).await;
+    trace.record(
+        elapsed(),
+        &name,
+        format_args!("{summary} -> {}", outcome_label(&outcome)),
+    );
+    outcome
+}
+
+/// The state-machine tables of node `id`, as its store holds them.
+pub fn stored_state(cluster: &SimCluster, id: NodeId) -> Option<Vec<(Table, Vec<u8>, Vec<u8>)>> {
+    let node = cluster.node(id)?;
+    node.applier()
+        .store()
+        .export(&Table::STATE_MACHINE)
+        .ok()
+        .map(|image| image.rows)
+}
+
+/// Waits until every node runs, has flushed the same index, and holds identical tables.
+/// Returns the common flushed index, or why the replicas did not converge.
+pub async fn converge(cluster: &SimCluster, limit: Duration) -> Result<LogIndex, String> {
+    let flushed = |id| {
+        cluster
+            .node(id)
+            .map(|node| node.applier().double_buffer().flushed_index())
+    };
+    let same_index = || {
+        let indexes: Vec<_> = cluster.ids().into_iter().map(flushed).collect();
+        indexes
+            .iter()
+            .all(|index| index.is_some() && *index == indexes[0])
+    };
+    if !wait_until(limit, same_index).await {
+        let indexes: Vec<_> = cluster
+            .ids()
+            .into_iter()
+            .map(|id| (id, flushed(id)))
+            .collect();
+        return Err(format!(
+            "replicas did not reach one flushed index: {indexes:?}"
+        ));
+    }
+    let reference = stored_state(cluster, 1).ok_or("node 1 is down")?;
+    for id in cluster.ids() {
+        if stored_state(cluster, id).as_ref() != Some(&reference) {
+            return Err(format!("node {id} holds different tables than node 1"));
+        }
+    }
+    Ok(flushed(1).expect("node 1 runs"))
+}
