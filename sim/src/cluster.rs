@@ -135,6 +135,26 @@ impl SimCluster {
         madsim::net::NetSim::current().clog_node(self.hosts[&id].handle.id());
     }
 
+    /// Cuts `id` off from the other OM nodes only: clients still reach it (a deposed leader
+    /// that clients can ask).
+    pub fn isolate_from_peers(&self, id: NodeId) {
+        let network = madsim::net::NetSim::current();
+        let host = self.hosts[&id].handle.id();
+        for (_, other) in self.hosts.iter().filter(|(other, _)| **other != id) {
+            network.clog_link(host, other.handle.id());
+            network.clog_link(other.handle.id(), host);
+        }
+    }
+
+    pub fn heal_peers(&self, id: NodeId) {
+        let network = madsim::net::NetSim::current();
+        let host = self.hosts[&id].handle.id();
+        for (_, other) in self.hosts.iter().filter(|(other, _)| **other != id) {
+            network.unclog_link(host, other.handle.id());
+            network.unclog_link(other.handle.id(), host);
+        }
+    }
+
     pub fn heal(&self, id: NodeId) {
         madsim::net::NetSim::current().unclog_node(self.hosts[&id].handle.id());
     }

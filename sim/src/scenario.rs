@@ -148,3 +148,77 @@ pub async fn converge(cluster: &SimCluster, limit: Duration) -> Result<LogIndex,
     }
     Ok(flushed(1).expect("node 1 runs"))
 }
+
+/// Starts `count` nodes, forms the group on node 1 and waits for a leader.
+pub async fn start_group(
+    count: u64,
+    configure: impl Fn(&mut om_server::node::NodeConfig),
+) -> std::sync::Arc<SimCluster> {
+    let cluster = std::sync::Arc::new(SimCluster::start(count, configure));
+    let booted = wait_until(Duration::from_secs(5), || {
+        cluster.ids().iter().all(|id| cluster.node(*id).is_some())
+    })
+    .await;
+    assert!(
+        booted,
+        "nodes failed to boot: {:?}",
+        cluster.boot_failures()
+    );
+    let first = cluster.node(1).expect("node 1 runs");
+    first
+        .initialize(cluster.members())
+        .await
+        .expect("initialize the group");
+    assert!(
+        wait_until(Duration::from_secs(10), || agreed_leader(&cluster)
+            .is_some())
+        .await,
+        "no leader elected"
+    );
+    cluster
+}
+
+/// A client that talks to node `target` only, with one attempt per call.
+pub fn pinned_client(target: NodeId, id: u64) -> OmClient {
+    let policy = FailoverPolicy {
+        attempts_max: 1,
+        wait_between_retries: Duration::ZERO,
+        call_timeout: Duration::from_secs(1),
+    };
+    OmClient::new(
+        ClientId(id),
+        &[(target, client_address(target))],
+        policy,
+        &TransportLimits::default(),
+    )
+}
+
+/// Runs `test` once per seed on a fresh simulation; a failure names its seed and how to replay.
+pub fn for_each_seed<F: std::future::Future<Output = ()> + 'static>(
+    name: &str,
+    seeds: &[u64],
+    test: fn() -> F,
+) {
+    for &seed in seeds {
+        let runtime =
+            madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
+        let outcome =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runtime.block_on(test())));
+        if let Err(panic) = outcome {
+            eprintln!(
+                "{name} failed with seed {seed}; replay:\n  OM_SIM_SEED={seed} RUSTFLAGS=\"--cfg madsim\" \
+                 CARGO_TARGET_DIR=target-madsim cargo test -p om-scenarios --profile sim --test {name}"
+            );
+            std::panic::resume_unwind(panic);
+        }
+    }
+}
+
+/// The seeds a scenario runs: `OM_SIM_SEED` (the replay line sets it) or the given defaults.
+pub fn seeds(defaults: &[u64]) -> Vec<u64> {
+    #[allow(clippy::disallowed_methods)] // the test entry point reads the replay seed, nothing else
+    let replay = std::env::var("OM_SIM_SEED")
+        .ok()
+        .and_then(|seed| seed.parse().ok());
+    replay.map_or_else(|| defaults.to_vec(), |seed| vec![seed])
+}
