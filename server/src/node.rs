@@ -199,6 +199,45 @@ impl<S: Store> OmNode<S> {
             .map_err(|error| error.to_string())
     }
 
+    /// Adds `id` as a learner and waits until it has caught up with the log.
+    pub async fn add_learner(&self, id: NodeId, address: NodeAddress) -> Result<(), OmError> {
+        let added = self.raft.add_learner(id, address, true).await;
+        added
+            .map(|_| ())
+            .map_err(|error| self.membership_error(error))
+    }
+
+    /// Makes the learner `id` a voter.
+    pub async fn promote(&self, id: NodeId) -> Result<(), OmError> {
+        let change = openraft::ChangeMembers::AddVoterIds(std::collections::BTreeSet::from([id]));
+        let changed = self.raft.change_membership(change, true).await;
+        changed
+            .map(|_| ())
+            .map_err(|error| self.membership_error(error))
+    }
+
+    /// Removes `id` from the group (it stops being a voter and a learner).
+    pub async fn remove(&self, id: NodeId) -> Result<(), OmError> {
+        let change = openraft::ChangeMembers::RemoveVoters(std::collections::BTreeSet::from([id]));
+        let changed = self.raft.change_membership(change, false).await;
+        changed
+            .map(|_| ())
+            .map_err(|error| self.membership_error(error))
+    }
+
+    fn membership_error(
+        &self,
+        error: openraft::error::RaftError<
+            crate::raft::OmRaftConfig,
+            openraft::error::ClientWriteError<crate::raft::OmRaftConfig>,
+        >,
+    ) -> OmError {
+        match error.forward_to_leader() {
+            Some(forward) => self.not_leader(forward.leader_id),
+            None => OmError::InternalError(error.to_string()),
+        }
+    }
+
     pub fn id(&self) -> NodeId {
         self.config.node_id
     }

@@ -1,0 +1,107 @@
+//! Membership: a 3-node group adds a learner, promotes it to voter, removes one of the original
+//! nodes, keeps serving writes throughout, and the remaining members converge.
+#![cfg(madsim)]
+
+use om_server::om::{OmRequest, OmResponse, Quota};
+use om_sim::cluster::SimCluster;
+use om_sim::scenario::{
+    client_host, for_each_seed, pinned_client, seeds, stored_state, wait_until,
+};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+async fn write(host: &madsim::runtime::NodeHandle, target: u64, name: &str) -> bool {
+    let create = OmRequest::CreateVolume {
+        volume: name.into(),
+        owner: "o".into(),
+        quota: Quota::default(),
+    };
+    let answer = host
+        .spawn(async move { pinned_client(target, 1).call(create).await })
+        .await
+        .unwrap();
+    matches!(answer, Ok(Ok(OmResponse::Done)))
+}
+
+async fn scenario() {
+    let cluster = std::sync::Arc::new(SimCluster::start(4, |_| {}));
+    let host = client_host(1);
+    assert!(
+        wait_until(Duration::from_secs(5), || cluster
+            .ids()
+            .iter()
+            .all(|id| cluster.node(*id).is_some()))
+        .await
+    );
+    let founders: BTreeMap<_, _> = cluster
+        .members()
+        .into_iter()
+        .filter(|(id, _)| *id <= 3)
+        .collect();
+    cluster
+        .node(1)
+        .unwrap()
+        .initialize(founders)
+        .await
+        .expect("initialize");
+    let leader_among = |members: &[u64]| {
+        let id = members[0];
+        let node = cluster.node(id)?;
+        let metrics = node.raft().metrics();
+        let leader = openraft::rt::WatchReceiver::borrow_watched(&metrics).current_leader;
+        leader
+    };
+    assert!(wait_until(Duration::from_secs(10), || leader_among(&[1]).is_some()).await);
+    let leader = leader_among(&[1]).unwrap();
+    assert!(write(&host, leader, "before").await);
+
+    let node = cluster.node(leader).unwrap();
+    node.add_learner(4, cluster.members()[&4].clone())
+        .await
+        .expect("add learner");
+    node.promote(4).await.expect("promote");
+    let removed = if leader == 3 { 2 } else { 3 };
+    node.remove(removed).await.expect("remove");
+
+    let remaining: Vec<u64> = cluster
+        .ids()
+        .into_iter()
+        .filter(|id| *id != removed)
+        .collect();
+    assert!(
+        wait_until(Duration::from_secs(10), || leader_among(&remaining)
+            .is_some())
+        .await
+    );
+    let leader = leader_among(&remaining).unwrap();
+    assert!(
+        write(&host, leader, "after").await,
+        "the new group serves writes"
+    );
+    let voters = {
+        let metrics = cluster.node(leader).unwrap().raft().metrics();
+        let voters: Vec<u64> = openraft::rt::WatchReceiver::borrow_watched(&metrics)
+            .membership_config
+            .membership()
+            .voter_ids()
+            .collect();
+        voters
+    };
+    assert_eq!(voters, remaining, "node 4 votes, node {removed} does not");
+    let converged = wait_until(Duration::from_secs(20), || {
+        let states: Vec<_> = remaining
+            .iter()
+            .map(|id| stored_state(&cluster, *id))
+            .collect();
+        states
+            .iter()
+            .all(|state| state.is_some() && *state == states[0])
+    })
+    .await;
+    assert!(converged, "the remaining members hold the same tables");
+}
+
+#[test]
+fn learner_is_promoted_and_a_node_removed() {
+    for_each_seed("membership_change", &seeds(&[1, 2, 3]), scenario);
+}
