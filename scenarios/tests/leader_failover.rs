@@ -5,19 +5,23 @@
 //! `*_ALREADY_EXISTS`; and the same seed must replay the same trace.
 #![cfg(madsim)]
 
-use madsim::runtime::Runtime;
-use madsim::Config;
+use om_server::node::ReadOption;
 use om_server::om::{BucketLayout, OmRequest, OmResponse, Quota, Replication};
 use om_server::store::sim_disk::CrashMode;
 use om_server::OmError;
+use om_sim::checker::history::History;
+use om_sim::checker::linearizability::{check, CheckOptions, Verdict};
+use om_sim::checker::model::om::{OmOp, OmOutcome, OmSpec};
 use om_sim::cluster::SimCluster;
+use om_sim::recorder::Recorder;
 use om_sim::scenario::{
-    agreed_leader, client, client_host, converge, elapsed, traced_call, wait_until,
+    agreed_leader, client, client_host, converge, elapsed, seeds, start_group, traced_call,
 };
 use om_sim::trace::Trace;
 use std::time::Duration;
 
 const CLIENTS: u64 = 5;
+const SHARED_VOLUME: &str = "shared";
 const WRITES_PER_CLIENT: u64 = 100;
 
 /// Pause between a client's writes: spreads the load over the whole fault timeline.
@@ -56,34 +60,60 @@ fn plan(number: u64, step: u64) -> OmRequest {
     }
 }
 
-/// Runs client `number` to the end of its plan; returns how many writes were acknowledged.
-async fn run_client(cluster: &SimCluster, trace: &Trace, number: u64) -> u64 {
+/// Every fourth step a client also touches the shared volume, where clients contend: the
+/// answers are whatever the order of events makes them, and the checker judges them.
+fn shared_step(number: u64, step: u64) -> Option<OmRequest> {
+    let bucket = format!("common-{}", (step + number) % 6);
+    match step % 8 {
+        3 => Some(OmRequest::CreateBucket {
+            volume: s(SHARED_VOLUME),
+            bucket,
+            versioning: false,
+            layout: BucketLayout::ObjectStore,
+            quota: Quota::default(),
+        }),
+        7 => Some(OmRequest::BucketInfo {
+            volume: s(SHARED_VOLUME),
+            bucket,
+        }),
+        _ => None,
+    }
+}
+
+/// The commit of an open that answered `open_id`.
+fn commit_of(open: OmRequest, open_id: u64) -> OmRequest {
+    let OmRequest::OpenKey {
+        volume,
+        bucket,
+        key,
+        size,
+        ..
+    } = open
+    else {
+        unreachable!("only opens are committed")
+    };
+    OmRequest::CommitKey {
+        volume,
+        bucket,
+        key,
+        open_id,
+        size,
+    }
+}
+
+/// Runs client `number` to the end of its plan; returns how many of its own writes were
+/// acknowledged.
+async fn run_client(cluster: &SimCluster, trace: &Trace, recorder: &Recorder, number: u64) -> u64 {
     let mut client = client(cluster, number);
     let mut acknowledged = 0;
     for step in 0..WRITES_PER_CLIENT {
         tokio::time::sleep(THINK_TIME).await;
         let request = plan(number, step);
-        let outcome = traced_call(&mut client, trace, request.clone()).await;
+        let outcome = traced_call(&mut client, trace, recorder, request.clone()).await;
         match outcome {
             Ok(Ok(OmResponse::KeyOpened { open_id, .. })) => {
-                let OmRequest::OpenKey {
-                    volume,
-                    bucket,
-                    key,
-                    size,
-                    ..
-                } = request
-                else {
-                    unreachable!()
-                };
-                let commit = OmRequest::CommitKey {
-                    volume,
-                    bucket,
-                    key,
-                    open_id,
-                    size,
-                };
-                let committed = traced_call(&mut client, trace, commit).await;
+                let committed =
+                    traced_call(&mut client, trace, recorder, commit_of(request, open_id)).await;
                 assert!(
                     matches!(committed, Ok(Ok(OmResponse::Done)) | Err(_)),
                     "commit: {committed:?}"
@@ -97,6 +127,9 @@ async fn run_client(cluster: &SimCluster, trace: &Trace, number: u64) -> u64 {
             }
             Ok(Err(error)) => panic!("client {number} step {step}: {error}"),
             Err(_unknown) => {}
+        }
+        if let Some(shared) = shared_step(number, step) {
+            let _ = traced_call(&mut client, trace, recorder, shared).await;
         }
     }
     acknowledged
@@ -151,44 +184,48 @@ async fn nemesis(cluster: &SimCluster, trace: &Trace) {
     cluster.heal(isolated);
 }
 
-/// The whole story; returns the trace's fingerprint.
-async fn scenario() -> u64 {
+/// The whole story; returns the trace's fingerprint and the clients' history.
+async fn scenario() -> (u64, History<OmOp, OmOutcome>) {
     let trace = Trace::new();
-    let cluster = std::sync::Arc::new(SimCluster::start(3, |config| {
-        config.snapshot_entries_threshold = 150
-    }));
-    let running = wait_until(Duration::from_secs(5), || {
-        cluster.ids().iter().all(|id| cluster.node(*id).is_some())
+    let recorder = Recorder::new();
+    let cluster = start_group(3, |config| {
+        config.snapshot_entries_threshold = 150;
+        config.read_option = ReadOption::Linearizable;
     })
     .await;
-    assert!(
-        running,
-        "nodes failed to boot: {:?}",
-        cluster.boot_failures()
-    );
-    cluster
-        .node(1)
-        .unwrap()
-        .initialize(cluster.members())
-        .await
-        .expect("initialize");
-    assert!(
-        wait_until(Duration::from_secs(10), || agreed_leader(&cluster)
-            .is_some())
-        .await,
-        "no leader elected"
-    );
     trace.record(
         elapsed(),
         "cluster",
         format_args!("leader {:?}", agreed_leader(&cluster)),
     );
 
+    let setup_cluster = cluster.clone();
+    let (setup_trace, setup_recorder) = (trace.clone(), recorder.clone());
+    let shared = OmRequest::CreateVolume {
+        volume: s(SHARED_VOLUME),
+        owner: s("hadoop"),
+        quota: Quota::default(),
+    };
+    let created = client_host(CLIENTS + 1)
+        .spawn(async move {
+            traced_call(
+                &mut client(&setup_cluster, 0),
+                &setup_trace,
+                &setup_recorder,
+                shared,
+            )
+            .await
+        })
+        .await
+        .unwrap();
+    assert_eq!(created.unwrap(), Ok(OmResponse::Done));
+
     let mut clients = Vec::new();
     for number in 1..=CLIENTS {
-        let (cluster, trace) = (cluster.clone(), trace.clone());
+        let (cluster, trace, recorder) = (cluster.clone(), trace.clone(), recorder.clone());
         clients.push(
-            client_host(number).spawn(async move { run_client(&cluster, &trace, number).await }),
+            client_host(number)
+                .spawn(async move { run_client(&cluster, &trace, &recorder, number).await }),
         );
     }
     nemesis(&cluster, &trace).await;
@@ -216,23 +253,7 @@ async fn scenario() -> u64 {
         format_args!("converged at index {index}"),
     );
     check_acknowledged_writes(&cluster);
-    let lines = trace.lines();
-    let unknown = lines
-        .iter()
-        .filter(|line| line.ends_with("-> unknown"))
-        .count();
-    println!(
-        "{} trace lines, {unknown} calls unknown, fingerprint {:016x}",
-        lines.len(),
-        trace.fingerprint()
-    );
-    for line in lines
-        .iter()
-        .filter(|line| !line.contains(" client") || line.ends_with("unknown"))
-    {
-        println!("{line}");
-    }
-    trace.fingerprint()
+    (trace.fingerprint(), recorder.history())
 }
 
 /// Every client's volume exists with its buckets: acknowledged creates survived every fault.
@@ -252,42 +273,67 @@ fn check_acknowledged_writes(cluster: &SimCluster) {
     }
 }
 
-fn seeds() -> Vec<u64> {
-    #[allow(clippy::disallowed_methods)] // the replay line sets it; nothing below reads it
-    let replay = std::env::var("OM_SIM_SEED")
-        .ok()
-        .and_then(|seed| seed.parse().ok());
-    replay.map_or_else(|| vec![1, 2, 3], |seed| vec![seed])
+/// The clients' history must be linearizable; a refuted one is drawn as an HTML timeline.
+fn check_history(seed: u64, history: &History<OmOp, OmOutcome>) {
+    let options = CheckOptions {
+        timeout: Some(Duration::from_secs(120)),
+        workers: 2,
+    };
+    let report = check(&OmSpec, history, &options);
+    if report.verdict == Verdict::Linearizable {
+        return;
+    }
+    let page = concat!(env!("CARGO_MANIFEST_DIR"), "/../artifacts/leader_failover");
+    let page = std::path::PathBuf::from(format!("{page}-seed-{seed}.html"));
+    let written =
+        om_sim::checker::timeline::write_html(&page, "leader_failover", &OmSpec, history, &report);
+    let explanation = om_sim::checker::explain::render_text(&OmSpec, history, &report);
+    panic!(
+        "seed {seed}: the clients' history is {} ({} operations)\n{explanation}timeline: {} ({written:?})",
+        report.verdict,
+        history.len(),
+        page.display()
+    );
 }
 
-fn run(seed: u64) -> u64 {
-    let runtime = Runtime::with_seed_and_config(seed, Config::default());
+fn run(seed: u64) -> (u64, History<OmOp, OmOutcome>) {
+    let runtime = madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         runtime.block_on(scenario())
     }));
     outcome.unwrap_or_else(|panic| {
-        eprintln!(
-            "leader_failover failed with seed {seed}; replay:\n  OM_SIM_SEED={seed} RUSTFLAGS=\"--cfg madsim\" \
-             CARGO_TARGET_DIR=target-madsim cargo test -p om-scenarios --profile sim --test leader_failover"
-        );
+        eprintln!("{}", replay_line(seed));
         std::panic::resume_unwind(panic)
     })
 }
 
+fn replay_line(seed: u64) -> String {
+    format!(
+        "leader_failover failed with seed {seed}; replay:\n  OM_SIM_SEED={seed} RUSTFLAGS=\"--cfg madsim\" \
+         CARGO_TARGET_DIR=target-madsim cargo test -p om-scenarios --profile sim --test leader_failover"
+    )
+}
+
 #[test]
-fn leader_failover_converges_and_replays() {
-    for seed in seeds() {
-        let first = run(seed);
-        let second = run(seed);
+fn leader_failover_converges_linearizably_and_replays() {
+    for seed in seeds(&[1, 2, 3]) {
+        let (first, history) = run(seed);
+        let (second, _) = run(seed);
         assert_eq!(
             first, second,
             "seed {seed}: the same seed gave two different traces"
         );
+        // The checker needs threads and a wall clock: it runs after the simulation returns.
+        let checked = std::panic::catch_unwind(|| check_history(seed, &history));
+        if let Err(panic) = checked {
+            eprintln!("{}", replay_line(seed));
+            std::panic::resume_unwind(panic);
+        }
     }
 }
 
 #[test]
 fn leader_failover_passes_madsim_determinism_check() {
-    let seed = seeds()[0];
-    Runtime::check_determinism(seed, Config::default(), scenario);
+    let seed = seeds(&[1])[0];
+    madsim::runtime::Runtime::check_determinism(seed, madsim::Config::default(), scenario);
 }

@@ -4,6 +4,7 @@
 pub mod checker;
 #[cfg(madsim)]
 pub mod cluster;
+pub mod recorder;
 #[cfg(madsim)]
 pub mod scenario;
 pub mod trace;

@@ -2,6 +2,7 @@
 //! leader and for convergence, and the replicas' comparison at the end.
 
 use crate::cluster::{client_address, SimCluster};
+use crate::recorder::Recorder;
 use crate::trace::Trace;
 use om_server::client::{FailoverPolicy, OmClient};
 use om_server::om::{OmRequest, OmResult};
@@ -89,19 +90,28 @@ fn response_kind(response: &om_server::om::OmResponse) -> &'static str {
     }
 }
 
-/// Sends `request` and records the call and its outcome in the trace.
+/// Sends `request`; records the call and its outcome in the trace and the history.
 pub async fn traced_call(
     client: &mut OmClient,
     trace: &Trace,
+    recorder: &Recorder,
     request: OmRequest,
 ) -> Result<OmResult, om_server::client::Unavailable> {
     let name = format!("client{}", client.id().0);
-    let summary = format!("{request:?}");
-    let outcome = client.call(request).await;
+    let invoked = elapsed();
+    let outcome = client.call(request.clone()).await;
+    let completed = elapsed();
     trace.record(
-        elapsed(),
+        completed,
         &name,
-        format_args!("{summary} -> {}", outcome_label(&outcome)),
+        format_args!("{request:?} -> {}", outcome_label(&outcome)),
+    );
+    recorder.record(
+        client.id().0,
+        invoked.as_nanos() as u64,
+        completed.as_nanos() as u64,
+        &request,
+        &outcome,
     );
     outcome
 }
