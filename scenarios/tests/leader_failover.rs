@@ -137,12 +137,10 @@ async fn run_client(cluster: &SimCluster, trace: &Trace, recorder: &Recorder, nu
 
 /// Faults on a fixed timeline of simulated time; the leader is whoever leads at that moment.
 async fn nemesis(cluster: &SimCluster, trace: &Trace) {
-    let at = |seconds: u64| {
-        tokio::time::sleep_until(tokio::time::Instant::now() + Duration::from_secs(seconds))
-    };
+    let after = |seconds: u64| tokio::time::sleep(Duration::from_secs(seconds));
     let leader = |cluster: &SimCluster| agreed_leader(cluster).unwrap_or(1);
 
-    at(3).await;
+    after(3).await;
     let victim = leader(cluster);
     trace.record(
         elapsed(),
@@ -150,11 +148,11 @@ async fn nemesis(cluster: &SimCluster, trace: &Trace) {
         format_args!("kill leader {victim} (unsynced writes lost)"),
     );
     cluster.kill(victim, CrashMode::DropPending);
-    at(3).await;
+    after(3).await;
     trace.record(elapsed(), "nemesis", format_args!("restart {victim}"));
     cluster.restart(victim);
 
-    at(3).await;
+    after(3).await;
     let current = leader(cluster);
     let follower = cluster
         .ids()
@@ -167,11 +165,11 @@ async fn nemesis(cluster: &SimCluster, trace: &Trace) {
         format_args!("kill follower {follower}"),
     );
     cluster.kill(follower, CrashMode::DropPending);
-    at(2).await;
+    after(2).await;
     trace.record(elapsed(), "nemesis", format_args!("restart {follower}"));
     cluster.restart(follower);
 
-    at(3).await;
+    after(3).await;
     let isolated = leader(cluster);
     trace.record(
         elapsed(),
@@ -179,7 +177,7 @@ async fn nemesis(cluster: &SimCluster, trace: &Trace) {
         format_args!("isolate leader {isolated}"),
     );
     cluster.isolate(isolated);
-    at(4).await;
+    after(4).await;
     trace.record(elapsed(), "nemesis", format_args!("heal {isolated}"));
     cluster.heal(isolated);
 }

@@ -57,7 +57,7 @@ fn back_pressure_bounds_unflushed_entries() {
         });
         let unflushed_max = 3;
         let applier = Applier::open(disk.open().unwrap(), unflushed_max).unwrap();
-        let started = tokio::time::Instant::now();
+        let started = om_server::clock::monotonic_now();
         for index in 1..=12 {
             applier
                 .apply(Term(1), &entry(index, volume(index)))

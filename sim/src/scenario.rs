@@ -116,8 +116,11 @@ pub async fn traced_call(
     outcome
 }
 
+/// `(table, key, value)` rows of a store.
+pub type StoredRows = Vec<(Table, Vec<u8>, Vec<u8>)>;
+
 /// The state-machine tables of node `id`, as its store holds them.
-pub fn stored_state(cluster: &SimCluster, id: NodeId) -> Option<Vec<(Table, Vec<u8>, Vec<u8>)>> {
+pub fn stored_state(cluster: &SimCluster, id: NodeId) -> Option<StoredRows> {
     let node = cluster.node(id)?;
     node.applier()
         .store()

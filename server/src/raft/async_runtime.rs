@@ -59,7 +59,7 @@ impl SubAssign<Duration> for OmInstant {
 
 impl openraft_rt::Instant for OmInstant {
     fn now() -> Self {
-        OmInstant(tokio::time::Instant::now())
+        OmInstant(crate::clock::monotonic_now())
     }
 }
 

@@ -374,7 +374,7 @@ where
         request: &Request,
         timeout: Duration,
     ) -> Result<Response, TransportError> {
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::clock::monotonic_now() + timeout;
         let call_id = self.call_id_next;
         self.call_id_next += 1;
         let frame = encode_frame(&RequestEnvelope { call_id, request }, self.frame_bytes_max)?;
@@ -389,7 +389,7 @@ where
                 received: answer.call_id,
             });
         }
-        connection.last_used = Instant::now();
+        connection.last_used = crate::clock::monotonic_now();
         *self.connection.get_mut() = Some(connection);
         Ok(answer.response)
     }
@@ -411,7 +411,7 @@ where
         self.connections_opened += 1;
         Ok(ClientConnection {
             stream,
-            last_used: Instant::now(),
+            last_used: crate::clock::monotonic_now(),
         })
     }
 }
@@ -428,5 +428,5 @@ async fn call_exchange<Response: DeserializeOwned>(
 }
 
 fn remaining(deadline: Instant) -> Duration {
-    deadline.saturating_duration_since(Instant::now())
+    deadline.saturating_duration_since(crate::clock::monotonic_now())
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
-use tokio::time::{self, Instant};
+use tokio::time;
 
 const SERVER_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
 const CLIENT_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
@@ -93,7 +93,7 @@ async fn clogged_server_times_out_then_answers_after_unclog() {
 
             NetSim::current().clog_node(server_id);
             let timeout = Duration::from_secs(1);
-            let started = Instant::now();
+            let started = om_server::clock::monotonic_now();
             assert_eq!(
                 client.call(&echo("clogged"), timeout).await,
                 Err(TransportError::Timeout)
@@ -124,7 +124,7 @@ async fn killed_server_fails_fast_and_the_client_reconnects_after_restart() {
             assert_echo(&mut client, "before").await;
 
             Handle::current().kill(server_id);
-            let started = Instant::now();
+            let started = om_server::clock::monotonic_now();
             let error = client
                 .call(&echo("killed"), CALL_TIMEOUT)
                 .await
@@ -155,7 +155,7 @@ async fn idle_connections_are_closed_by_the_server_and_not_reused_by_the_client(
     wait_bound(&mut bound).await;
     client_node()
         .spawn(async move {
-            let started = Instant::now();
+            let started = om_server::clock::monotonic_now();
             let mut silent = TcpStream::connect(SERVER_ADDRESS).await.unwrap();
             let mut buffer = [0; 8];
             assert_eq!(silent.read(&mut buffer).await.unwrap(), 0);
@@ -187,7 +187,7 @@ async fn stuck_handler_is_abandoned_and_its_connection_closed() {
     client_node()
         .spawn(async move {
             let mut client = new_client(&limits);
-            let started = Instant::now();
+            let started = om_server::clock::monotonic_now();
             assert_eq!(
                 client
                     .call(&Request::NeverAnswer, Duration::from_secs(30))
