@@ -5,9 +5,10 @@
 //! `*_ALREADY_EXISTS`; and the same seed must replay the same trace.
 #![cfg(madsim)]
 
+use madsim::rand::Rng;
 use om_server::node::ReadOption;
 use om_server::om::{BucketLayout, OmRequest, OmResponse, Quota, Replication};
-use om_server::store::sim_disk::CrashMode;
+use om_server::store::sim_disk::{CrashMode, DiskFaults};
 use om_server::OmError;
 use om_sim::checker::history::History;
 use om_sim::checker::linearizability::{check, CheckOptions, Verdict};
@@ -137,17 +138,25 @@ async fn run_client(cluster: &SimCluster, trace: &Trace, recorder: &Recorder, nu
 
 /// Faults on a fixed timeline of simulated time; the leader is whoever leads at that moment.
 async fn nemesis(cluster: &SimCluster, trace: &Trace) {
-    let after = |seconds: u64| tokio::time::sleep(Duration::from_secs(seconds));
+    // A seeded jitter moves each fault across the clients' request cycle (some land mid-write).
+    let after = |seconds: u64| {
+        let jitter = Duration::from_micros(madsim::rand::thread_rng().gen_range(0..200_000));
+        tokio::time::sleep(Duration::from_secs(seconds) + jitter)
+    };
     let leader = |cluster: &SimCluster| agreed_leader(cluster).unwrap_or(1);
 
     after(3).await;
     let victim = leader(cluster);
+    // Power loss mid-write: the unsynced tail is torn at a seeded byte.
+    let pending = cluster.disk(victim).stats().pending_bytes;
+    let keep_bytes = madsim::rand::thread_rng().gen_range(0..=pending);
+    let crash = CrashMode::TearPending { keep_bytes };
     trace.record(
         elapsed(),
         "nemesis",
-        format_args!("kill leader {victim} (unsynced writes lost)"),
+        format_args!("kill leader {victim} ({crash:?} of {pending})"),
     );
-    cluster.kill(victim, CrashMode::DropPending);
+    cluster.kill(victim, crash);
     after(3).await;
     trace.record(elapsed(), "nemesis", format_args!("restart {victim}"));
     cluster.restart(victim);
@@ -196,6 +205,14 @@ async fn scenario() -> (u64, History<OmOp, OmOutcome>) {
         "cluster",
         format_args!("leader {:?}", agreed_leader(&cluster)),
     );
+    // Syncs take time, so a crash usually finds unsynced bytes to lose or tear.
+    for id in cluster.ids() {
+        let faults = DiskFaults {
+            sync_latency: Duration::from_millis(2),
+            ..DiskFaults::default()
+        };
+        cluster.disk(id).set_faults(faults);
+    }
 
     let setup_cluster = cluster.clone();
     let (setup_trace, setup_recorder) = (trace.clone(), recorder.clone());
@@ -241,6 +258,10 @@ async fn scenario() -> (u64, History<OmOp, OmOutcome>) {
         "too few writes got through: {acknowledged}"
     );
 
+    #[allow(clippy::disallowed_methods)] // a debugging switch: print the whole trace
+    if std::env::var_os("OM_SIM_TRACE").is_some() {
+        trace.lines().iter().for_each(|line| println!("{line}"));
+    }
     // Liveness: healed and restarted, the replicas converge.
     let index = converge(&cluster, Duration::from_secs(60))
         .await

@@ -116,6 +116,25 @@ pub async fn traced_call(
     outcome
 }
 
+/// Where two stores first differ: the first row that is not the same on both sides.
+fn first_difference(left: &StoredRows, right: &StoredRows) -> String {
+    let describe = |row: Option<&(Table, Vec<u8>, Vec<u8>)>| match row {
+        Some((table, key, value)) => {
+            format!("{}:{key:?} ({} value bytes)", table.name(), value.len())
+        }
+        None => "nothing".to_string(),
+    };
+    let position = (0..left.len().max(right.len())).find(|&n| left.get(n) != right.get(n));
+    match position {
+        Some(n) => format!(
+            "row {n}: {} vs {}",
+            describe(left.get(n)),
+            describe(right.get(n))
+        ),
+        None => "no difference".to_string(),
+    }
+}
+
 /// `(table, key, value)` rows of a store.
 pub type StoredRows = Vec<(Table, Vec<u8>, Vec<u8>)>;
 
@@ -129,37 +148,62 @@ pub fn stored_state(cluster: &SimCluster, id: NodeId) -> Option<StoredRows> {
         .map(|image| image.rows)
 }
 
-/// Waits until every node runs, has flushed the same index, and holds identical tables.
-/// Returns the common flushed index, or why the replicas did not converge.
+/// The index every running node has applied *and* flushed, if they all agree: nothing is
+/// waiting in a double buffer (whose written but unsynced batch the store would already show).
+fn quiescent_index(cluster: &SimCluster) -> Option<LogIndex> {
+    let mut indexes = cluster.ids().into_iter().map(|id| {
+        let node = cluster.node(id)?;
+        let applied = node.applier().last_applied().index;
+        (node.applier().double_buffer().flushed_index() == applied).then_some(applied)
+    });
+    let first = indexes.next()??;
+    indexes.all(|index| index == Some(first)).then_some(first)
+}
+
+/// Waits until every node runs, has applied and flushed the same index, and holds identical
+/// tables. Returns that index, or why the replicas did not converge.
 pub async fn converge(cluster: &SimCluster, limit: Duration) -> Result<LogIndex, String> {
-    let flushed = |id| {
-        cluster
-            .node(id)
-            .map(|node| node.applier().double_buffer().flushed_index())
-    };
-    let same_index = || {
-        let indexes: Vec<_> = cluster.ids().into_iter().map(flushed).collect();
-        indexes
-            .iter()
-            .all(|index| index.is_some() && *index == indexes[0])
-    };
-    if !wait_until(limit, same_index).await {
-        let indexes: Vec<_> = cluster
+    let identical = || {
+        let Some(index) = quiescent_index(cluster) else {
+            return false;
+        };
+        let reference = stored_state(cluster, 1);
+        let same = cluster
             .ids()
             .into_iter()
-            .map(|id| (id, flushed(id)))
+            .all(|id| stored_state(cluster, id) == reference);
+        // Nothing moved while the tables were read.
+        same && quiescent_index(cluster) == Some(index)
+    };
+    if wait_until(limit, identical).await {
+        return Ok(quiescent_index(cluster).expect("quiescent"));
+    }
+    let Some(_) = quiescent_index(cluster) else {
+        let positions: Vec<_> = (cluster.ids().into_iter())
+            .map(|id| {
+                let node = cluster.node(id);
+                let applied = node
+                    .as_ref()
+                    .map(|node| node.applier().last_applied().index);
+                let flushed = node.map(|node| node.applier().double_buffer().flushed_index());
+                (id, applied, flushed)
+            })
             .collect();
         return Err(format!(
-            "replicas did not reach one flushed index: {indexes:?}"
+            "replicas did not settle on one applied and flushed index: {positions:?}"
         ));
-    }
+    };
     let reference = stored_state(cluster, 1).ok_or("node 1 is down")?;
     for id in cluster.ids() {
-        if stored_state(cluster, id).as_ref() != Some(&reference) {
-            return Err(format!("node {id} holds different tables than node 1"));
+        let state = stored_state(cluster, id).ok_or(format!("node {id} is down"))?;
+        if state != reference {
+            let difference = first_difference(&reference, &state);
+            return Err(format!(
+                "node {id} holds different tables than node 1: {difference}"
+            ));
         }
     }
-    Ok(flushed(1).expect("node 1 runs"))
+    Err("the replicas kept changing".to_string())
 }
 
 /// Starts `count` nodes, forms the group on node 1 and waits for a leader.
