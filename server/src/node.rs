@@ -11,7 +11,7 @@ use crate::raft::state_machine::{StateMachine, StateMachineConfig};
 use crate::raft::{NodeAddress, NodeId, Raft, RaftRequest};
 use crate::retry_cache::Caller;
 use crate::store::Store;
-use crate::transport::{RpcServer, ServerHandle, TransportLimits};
+use crate::transport::{RpcClient, RpcServer, ServerHandle, TransportLimits};
 use crate::types::TimeMs;
 use openraft::{ReadPolicy, ServerState};
 use serde::{Deserialize, Serialize};
@@ -42,6 +42,8 @@ pub struct NodeConfig {
     pub heartbeat_interval_ms: u64,
     pub election_timeout_min_ms: u64,
     pub election_timeout_max_ms: u64,
+    /// How long a follower waits for the leader's read index and for applying up to it.
+    pub read_index_timeout_ms: u64,
     pub transport: TransportLimits,
 }
 
@@ -57,6 +59,7 @@ impl NodeConfig {
             heartbeat_interval_ms: 100,
             election_timeout_min_ms: 400,
             election_timeout_max_ms: 800,
+            read_index_timeout_ms: 2000,
             transport: TransportLimits::default(),
         }
     }
@@ -110,6 +113,8 @@ pub struct OmNode<S: Store> {
     raft: Raft<S>,
     applier: Arc<Applier<S>>,
     servers: Mutex<Vec<ServerHandle>>,
+    /// A follower's connection to the leader for read indexes (FIFO lock: one call at a time).
+    read_index_client: tokio::sync::Mutex<Option<RpcClient<PeerRequest, PeerResponse>>>,
 }
 
 fn parse_address(address: &str) -> Result<SocketAddr, StartError> {
@@ -151,6 +156,7 @@ impl<S: Store> OmNode<S> {
             raft,
             applier,
             servers: Mutex::new(Vec::new()),
+            read_index_client: tokio::sync::Mutex::new(None),
         });
         node.listen().await?;
         Ok(node)
@@ -318,18 +324,77 @@ impl<S: Store> OmNode<S> {
     async fn on_read(&self, request: &OmRequest) -> OmResult {
         match self.config.read_option {
             ReadOption::Default => self.check_leader_ready()?,
-            ReadOption::Linearizable => {
-                if let Err(error) = self.raft.ensure_linearizable(ReadPolicy::ReadIndex).await {
-                    return Err(match error.forward_to_leader() {
-                        Some(forward) => self.not_leader(forward.leader_id),
-                        None => OmError::InternalError(error.to_string()),
-                    });
-                }
-            }
+            ReadOption::Linearizable => self.linearize().await?,
         }
-        self.applier
-            .read(request)
-            .map_err(|error| OmError::InternalError(error.to_string()))?
+        let answer = self.applier.read(request);
+        answer.map_err(|error| OmError::InternalError(error.to_string()))?
+    }
+
+    /// ReadIndex: the leader confirms it still leads; a follower asks the leader for the read
+    /// index and waits until it has applied that far. Either way, what it reads next is current.
+    async fn linearize(&self) -> Result<(), OmError> {
+        let leader = {
+            let metrics = self.raft.metrics();
+            let metrics = openraft::rt::WatchReceiver::borrow_watched(&metrics);
+            metrics.current_leader
+        };
+        if leader != Some(self.config.node_id) {
+            return self.linearize_through(leader).await;
+        }
+        match self.raft.ensure_linearizable(ReadPolicy::ReadIndex).await {
+            Ok(_) => Ok(()),
+            Err(error) => Err(match error.forward_to_leader() {
+                Some(forward) => self.not_leader(forward.leader_id),
+                None => OmError::InternalError(error.to_string()),
+            }),
+        }
+    }
+
+    /// The follower's side of ReadIndex. Any failure refuses the read (the client goes to the
+    /// leader): a follower never answers without the leader's confirmation.
+    async fn linearize_through(&self, leader: Option<NodeId>) -> Result<(), OmError> {
+        let refused = || self.not_leader(leader);
+        let address = leader.and_then(|leader| {
+            let metrics = self.raft.metrics();
+            let metrics = openraft::rt::WatchReceiver::borrow_watched(&metrics);
+            let node = metrics
+                .membership_config
+                .membership()
+                .get_node(&leader)
+                .cloned();
+            node.and_then(|node| node.raft_address.parse::<SocketAddr>().ok())
+        });
+        let address = address.ok_or_else(refused)?;
+        let timeout = std::time::Duration::from_millis(self.config.read_index_timeout_ms);
+        let answer = {
+            let mut client = self.read_index_client.lock().await;
+            if client
+                .as_ref()
+                .is_none_or(|client| client.target() != address)
+            {
+                *client = Some(RpcClient::new(address, &self.config.transport));
+            }
+            let client = client.as_mut().expect("just set");
+            client.call(&PeerRequest::ReadIndex, timeout).await
+        };
+        let Ok(PeerResponse::ReadIndex {
+            leader,
+            read_log_id,
+            applied,
+        }) = answer
+        else {
+            return Err(refused());
+        };
+        let read_log_id = openraft::raft::linearizable_read::ReadLogId::from_log_id(read_log_id);
+        let linearizer =
+            openraft::raft::linearizable_read::Linearizer::new(leader, read_log_id, applied);
+        match linearizer.try_await_ready(&self.raft, Some(timeout)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(_)) => Err(OmError::InternalError(
+                "not applied up to the read index in time".to_string(),
+            )),
+            Err(fatal) => Err(OmError::InternalError(fatal.to_string())),
+        }
     }
 
     /// Stops serving and stops Raft.

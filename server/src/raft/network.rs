@@ -27,6 +27,8 @@ pub enum PeerRequest {
         meta: SnapshotMeta,
         data: Vec<u8>,
     },
+    /// A follower serving a LINEARIZABLE read asks the leader for a read index (ReadIndex).
+    ReadIndex,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -34,6 +36,12 @@ pub enum PeerResponse {
     AppendEntries(AppendEntriesResponse<OmRaftConfig>),
     Vote(VoteResponse<OmRaftConfig>),
     InstallSnapshot(SnapshotResponse<OmRaftConfig>),
+    /// The leader confirmed its leadership with a quorum: reads must see `read_log_id`.
+    ReadIndex {
+        leader: NodeId,
+        read_log_id: super::LogId,
+        applied: Option<super::LogId>,
+    },
     /// The receiving node could not handle it (shutting down, fatal error).
     Refused(String),
 }
@@ -54,6 +62,17 @@ pub async fn on_peer_request<S: Store>(raft: &Raft<S>, request: PeerRequest) -> 
             .pre_vote(rpc)
             .await
             .map_or_else(|e| refused(&e), PeerResponse::Vote),
+        PeerRequest::ReadIndex => match raft
+            .get_read_linearizer(openraft::ReadPolicy::ReadIndex)
+            .await
+        {
+            Ok(linearizer) => PeerResponse::ReadIndex {
+                leader: *linearizer.node_id(),
+                read_log_id: *linearizer.read_log_id().log_id(),
+                applied: linearizer.applied().copied(),
+            },
+            Err(error) => refused(&error),
+        },
         PeerRequest::InstallSnapshot { vote, meta, data } => {
             let snapshot = Snapshot {
                 meta,
