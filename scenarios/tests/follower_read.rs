@@ -1,10 +1,13 @@
-//! LINEARIZABLE reads on a follower: after a ReadIndex round trip to the leader and applying up
+//! A follower refuses writes with `NOT_LEADER` naming the leader. LINEARIZABLE reads on a
+//! follower: after a ReadIndex round trip to the leader and applying up
 //! to that index, a follower answers with every write acknowledged before the read began; cut
 //! off from the leader, it refuses rather than answer from stale state.
 #![cfg(madsim)]
 
-use om_server::node::ReadOption;
+use om_server::node::{ClientRequest, ReadOption};
 use om_server::om::{OmRequest, OmResponse, Quota};
+use om_server::retry_cache::Caller;
+use om_server::types::{CallId, ClientId};
 use om_server::OmError;
 use om_sim::scenario::{
     agreed_leader, client, client_host, for_each_seed, pinned_client, seeds, start_group,
@@ -31,6 +34,26 @@ async fn scenario() {
     let leader = agreed_leader(&cluster).unwrap();
     let follower = cluster.ids().into_iter().find(|id| *id != leader).unwrap();
     let host = client_host(1);
+
+    // A write sent to a follower is refused with the leader's id and client address.
+    let caller = Caller {
+        client: ClientId(9),
+        call: CallId(1),
+    };
+    let misrouted = ClientRequest {
+        caller,
+        request: create("misrouted"),
+    };
+    let refused = cluster
+        .node(follower)
+        .unwrap()
+        .on_client_request(misrouted)
+        .await;
+    let expected = OmError::NotLeader {
+        leader_id: Some(leader),
+        leader_address: Some(om_sim::cluster::client_address(leader).to_string()),
+    };
+    assert_eq!(refused, Err(expected), "NOT_LEADER names the leader");
 
     let writer_cluster = cluster.clone();
     let (created, read) = host
