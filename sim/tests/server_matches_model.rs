@@ -12,6 +12,7 @@ use om_server::types::{LogIndex, Term, TimeMs};
 use om_sim::checker::model::om::{
     BucketLayout, OmErrorCode, OmModel, OmOp, OmOutcome, OmResponse, Quota, Replication,
 };
+use om_sim::recorder::model_outcome;
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -64,17 +65,9 @@ fn to_server(op: &OmOp) -> OmRequest {
     serde_json::from_value(serde_json::to_value(op).unwrap()).expect("same request shape")
 }
 
+/// The server's answer in the model's terms (the mapping the simulation's recorder uses).
 fn to_model(result: OmResult) -> OmOutcome {
-    match result {
-        Ok(response) => Ok(
-            serde_json::from_value(serde_json::to_value(response).unwrap())
-                .expect("same response shape"),
-        ),
-        Err(error) => {
-            Err(OmErrorCode::from_code(error.code())
-                .unwrap_or_else(|| panic!("unexpected {error}")))
-        }
-    }
+    model_outcome(&result).unwrap_or_else(|| panic!("not a replicated answer: {result:?}"))
 }
 
 fn name(pool: &'static [&'static str]) -> impl Strategy<Value = String> {
