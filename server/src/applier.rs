@@ -88,6 +88,7 @@ impl<S: Store> Applier<S> {
             let mut last_time = lock(&self.last_time);
             *last_time = (*last_time).max(entry.time);
         }
+        crate::buggify::delay("applier: before apply").await;
         let view = self.view();
         if let Some(recorded) = caller
             .map(|caller| retry_cache::lookup(&view, caller))

@@ -5,6 +5,27 @@
 //! the simulation's (madsim intercepts the system clock), so runs replay exactly.
 
 use crate::types::TimeMs;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+/// A node's wall clock: the system's, off by an adjustable offset (zero in production). The
+/// simulation skews one node's clock through it; cloning shares the offset.
+#[derive(Clone, Debug, Default)]
+pub struct Clock {
+    offset_ms: Arc<AtomicI64>,
+}
+
+impl Clock {
+    pub fn now(&self) -> TimeMs {
+        let offset = self.offset_ms.load(Ordering::Relaxed);
+        TimeMs(now().0.saturating_add_signed(offset))
+    }
+
+    /// Runs this clock `offset_ms` off the system's from now on.
+    pub fn set_offset_ms(&self, offset_ms: i64) {
+        self.offset_ms.store(offset_ms, Ordering::Relaxed);
+    }
+}
 
 #[allow(clippy::disallowed_methods)] // the leader's stamp: the one sanctioned wall-clock read
 pub fn now() -> TimeMs {

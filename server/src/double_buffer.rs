@@ -248,7 +248,10 @@ impl<S: Store> Flusher<S> {
             .flat_map(|entry| entry.writes.iter().cloned())
             .collect();
         batch.push(info.to_write());
+        crate::buggify::delay("double_buffer: before the batch write").await;
         self.store.write(&batch)?;
+        // A crash here loses a written but unsynced batch.
+        crate::buggify::delay("double_buffer: between write and sync").await;
         self.store.sync().await?;
         let stored = TransactionInfo::read(&self.store)?;
         assert_eq!(

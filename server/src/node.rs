@@ -45,6 +45,8 @@ pub struct NodeConfig {
     /// How long a follower waits for the leader's read index and for applying up to it.
     pub read_index_timeout_ms: u64,
     pub transport: TransportLimits,
+    /// The wall clock the leader stamps entries with.
+    pub clock: crate::clock::Clock,
 }
 
 impl NodeConfig {
@@ -61,6 +63,7 @@ impl NodeConfig {
             election_timeout_max_ms: 800,
             read_index_timeout_ms: 2000,
             transport: TransportLimits::default(),
+            clock: crate::clock::Clock::default(),
         }
     }
 
@@ -306,7 +309,7 @@ impl<S: Store> OmNode<S> {
     /// Pre-execute: stamp the time (never before an applied entry's), then replicate.
     async fn on_write(&self, call: ClientRequest) -> OmResult {
         self.check_leader_ready()?;
-        let time = TimeMs(crate::clock::now().0.max(self.applier.last_time().0));
+        let time = TimeMs(self.config.clock.now().0.max(self.applier.last_time().0));
         let entry = RaftRequest {
             caller: call.caller,
             time,

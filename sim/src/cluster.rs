@@ -17,6 +17,9 @@ pub type SimNode = Arc<OmNode<SimDiskStore>>;
 /// The running node of each id (absent while killed or starting).
 type Running = Arc<Mutex<BTreeMap<NodeId, SimNode>>>;
 
+/// Successful boots per node: a node's life is its boot number.
+type Boots = Arc<Mutex<BTreeMap<NodeId, u64>>>;
+
 /// Why a boot failed, per node, in order.
 type BootFailures = Arc<Mutex<Vec<(NodeId, String)>>>;
 
@@ -28,6 +31,7 @@ struct Host {
 pub struct SimCluster {
     hosts: BTreeMap<NodeId, Host>,
     running: Running,
+    boots: Boots,
     boot_failures: BootFailures,
     configs: BTreeMap<NodeId, NodeConfig>,
 }
@@ -53,6 +57,7 @@ impl SimCluster {
         let runtime = madsim::runtime::Handle::current();
         let running: Running = Arc::default();
         let boot_failures: BootFailures = Arc::default();
+        let boots: Boots = Arc::default();
         let mut hosts = BTreeMap::new();
         let mut configs = BTreeMap::new();
         for id in 1..=count {
@@ -65,6 +70,7 @@ impl SimCluster {
                 config,
                 disk: disk.clone(),
                 running: running.clone(),
+                boots: boots.clone(),
                 failures: boot_failures.clone(),
             };
             let handle = runtime
@@ -78,6 +84,7 @@ impl SimCluster {
         SimCluster {
             hosts,
             running,
+            boots,
             boot_failures,
             configs,
         }
@@ -101,6 +108,15 @@ impl SimCluster {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .get(&id)
             .cloned()
+    }
+
+    /// How many times node `id` has booted: identifies its current life.
+    pub fn boots(&self, id: NodeId) -> u64 {
+        let boots = self
+            .boots
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        boots.get(&id).copied().unwrap_or(0)
     }
 
     /// Boots that failed (a node that cannot open its disk or bind stays down).
@@ -128,6 +144,25 @@ impl SimCluster {
     /// Boots a killed node again from its disk.
     pub fn restart(&self, id: NodeId) {
         madsim::runtime::Handle::current().restart(self.hosts[&id].handle.id());
+    }
+
+    /// The simulated host of node `id` (for network faults).
+    pub fn host(&self, id: NodeId) -> madsim::task::NodeId {
+        self.hosts[&id].handle.id()
+    }
+
+    /// The wall clock node `id` stamps entries with (it survives restarts).
+    pub fn clock(&self, id: NodeId) -> &om_server::clock::Clock {
+        &self.configs[&id].clock
+    }
+
+    /// Stops running node `id`'s tasks until `resume` (SIGSTOP).
+    pub fn pause(&self, id: NodeId) {
+        madsim::runtime::Handle::current().pause(self.host(id));
+    }
+
+    pub fn resume(&self, id: NodeId) {
+        madsim::runtime::Handle::current().resume(self.host(id));
     }
 
     /// Cuts `id` off from every other host (both directions).
@@ -167,6 +202,7 @@ struct Boot {
     config: NodeConfig,
     disk: SimDisk,
     running: Running,
+    boots: Boots,
     failures: BootFailures,
 }
 
@@ -178,6 +214,10 @@ impl Boot {
         };
         match OmNode::start(self.config.clone(), store).await {
             Ok(node) => {
+                *(self.boots.lock())
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .entry(self.id)
+                    .or_insert(0) += 1;
                 self.running
                     .lock()
                     .unwrap_or_else(|poisoned| poisoned.into_inner())

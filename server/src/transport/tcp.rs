@@ -224,6 +224,7 @@ impl<Handler> ServerConnection<Handler> {
         Handler: RpcHandler<Request, Response>,
     {
         let envelope: RequestEnvelope<Request> = self.serve_request_read().await?;
+        crate::buggify::delay("transport: before handling a request").await;
         let response = time::timeout(
             self.limits.handler_timeout,
             self.handler.handle(envelope.request),

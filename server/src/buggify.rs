@@ -1,0 +1,57 @@
+//! Buggify (FoundationDB's name): named points in the server where a run of the simulation may
+//! inject a delay, to shake out races that ordinary timing never produces. Off unless the
+//! simulation switches it on for a run; then each point is *active* for the whole run with
+//! probability 1/4 and, when active, fires on each pass with probability 1/4 (FoundationDB's
+//! two levels), drawing from the seeded random source so a run replays exactly.
+//!
+//! This is our own switch, not madsim's `buggify`: madsim's also delays every simulated connect
+//! and send, which turns the whole network hostile instead of probing our code.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+static ENABLED: AtomicBool = AtomicBool::new(false);
+
+/// Point -> whether it is active in this run (decided at its first pass).
+static ACTIVE: Mutex<BTreeMap<&'static str, bool>> = Mutex::new(BTreeMap::new());
+
+/// The longest delay a point injects.
+const DELAY_MS_MAX: u64 = 200;
+
+/// Switches buggify on or off for the next run (and forgets which points were active).
+pub fn enable(on: bool) {
+    ENABLED.store(on, Ordering::Relaxed);
+    ACTIVE
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .clear();
+}
+
+pub fn is_enabled() -> bool {
+    ENABLED.load(Ordering::Relaxed)
+}
+
+/// Whether `point` fires now.
+pub fn fires(point: &'static str) -> bool {
+    use madsim::rand::Rng;
+    if !is_enabled() {
+        return false;
+    }
+    let mut rng = madsim::rand::thread_rng();
+    let mut active = ACTIVE
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let active = *active.entry(point).or_insert_with(|| rng.gen_bool(0.25));
+    active && rng.gen_bool(0.25)
+}
+
+/// Sleeps a random while at `point` when it fires.
+pub async fn delay(point: &'static str) {
+    if fires(point) {
+        use madsim::rand::Rng;
+        let millis = madsim::rand::thread_rng().gen_range(1..=DELAY_MS_MAX);
+        tokio::time::sleep(Duration::from_millis(millis)).await;
+    }
+}

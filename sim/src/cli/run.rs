@@ -1,0 +1,168 @@
+//! `run` and `replay`: one case, its verdict, and on request a determinism check in a second
+//! process.
+
+use super::{artifacts, ReplayArgs, RunArgs};
+use crate::config::Case;
+use crate::runner::report::replay_line;
+use crate::runner::{run_case, RunOptions, RunReport};
+use std::path::Path;
+use std::time::Duration;
+
+fn options(check_budget_secs: u64, trace: bool) -> RunOptions {
+    RunOptions {
+        check_budget: Duration::from_secs(check_budget_secs),
+        print_trace: trace,
+    }
+}
+
+/// Runs `case`, prints its verdict (and JSON when asked); returns the report.
+pub fn run_one(case: &Case, options: &RunOptions, json: bool) -> RunReport {
+    let report = run_case(case, options);
+    if json {
+        let both = serde_json::json!({ "case": case, "report": report });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&both).expect("reports serialize")
+        );
+    }
+    print_verdict(case, &report);
+    report
+}
+
+fn print_verdict(case: &Case, report: &RunReport) {
+    let stats = &report.stats;
+    eprintln!(
+        "{} seed {}: {} ({} ops, {} unknown, {} faults, {} leader terms, applied {}; {:.1} s simulated in {:.2} s, check {} ms) fingerprint {:016x}",
+        case.preset,
+        case.seed,
+        if report.passed() { "passed".to_string() } else { format!("FAILED {}", report.failed_properties()) },
+        stats.operations,
+        stats.unknown_operations,
+        stats.faults,
+        stats.leader_changes,
+        stats.applied_index,
+        stats.simulated_ms as f64 / 1000.0,
+        stats.wall_ms as f64 / 1000.0,
+        stats.check_ms,
+        report.fingerprint,
+    );
+    for violation in &report.violations {
+        eprintln!("  {violation}");
+    }
+    if !report.passed() {
+        eprintln!("replay: {}", replay_line(&case.preset, case.seed));
+    }
+}
+
+pub fn run(arguments: &RunArgs) -> i32 {
+    let Some(preset) = crate::preset::find(&arguments.scenario) else {
+        eprintln!(
+            "unknown scenario {}; `om-sim list` shows the presets",
+            arguments.scenario
+        );
+        return 2;
+    };
+    let case = Case::generate(preset, arguments.seed);
+    if arguments.trace {
+        crate::logging::install("om_server=info,om_sim=info");
+    }
+    let options = options(arguments.check.check_budget_secs, arguments.trace);
+    let report = run_one(&case, &options, arguments.json);
+    finish(
+        &case,
+        &report,
+        arguments.trace_file.as_deref(),
+        arguments.out.as_deref(),
+    );
+    let mut code = i32::from(!report.passed());
+    if arguments.check_determinism {
+        code = code.max(check_determinism(arguments, &report));
+    }
+    code
+}
+
+pub fn replay(arguments: &ReplayArgs) -> i32 {
+    let text = match std::fs::read_to_string(&arguments.case) {
+        Ok(text) => text,
+        Err(error) => {
+            eprintln!("cannot read {}: {error}", arguments.case.display());
+            return 2;
+        }
+    };
+    let case: Case = match serde_json::from_str(&text) {
+        Ok(case) => case,
+        Err(error) => {
+            eprintln!("{}: not a case file: {error}", arguments.case.display());
+            return 2;
+        }
+    };
+    if arguments.trace {
+        crate::logging::install("om_server=info,om_sim=info");
+    }
+    let options = options(arguments.check.check_budget_secs, arguments.trace);
+    let report = run_one(&case, &options, arguments.json);
+    i32::from(!report.passed())
+}
+
+fn finish(case: &Case, report: &RunReport, trace_file: Option<&Path>, out: Option<&Path>) {
+    if let Some(path) = trace_file {
+        let written = std::fs::write(path, report.trace.join("\n") + "\n");
+        if let Err(error) = written {
+            eprintln!("cannot write {}: {error}", path.display());
+        }
+    }
+    if let (Some(out), false) = (out, report.passed()) {
+        match artifacts::write(out, case, report) {
+            Ok(directory) => eprintln!("artefacts: {}", directory.display()),
+            Err(error) => eprintln!("cannot write artefacts under {}: {error}", out.display()),
+        }
+    }
+}
+
+/// Runs the same seed in a new process and compares the two traces line by line.
+fn check_determinism(arguments: &RunArgs, report: &RunReport) -> i32 {
+    let directory = std::env::temp_dir().join(format!("om-sim-determinism-{}", std::process::id()));
+    if let Err(error) = std::fs::create_dir_all(&directory) {
+        eprintln!("cannot create {}: {error}", directory.display());
+        return 2;
+    }
+    let file = directory.join(format!("{}-{}.trace", arguments.scenario, arguments.seed));
+    let exe = std::env::current_exe().expect("the running executable");
+    let status = std::process::Command::new(exe)
+        .args(["run", "--scenario", &arguments.scenario, "--seed"])
+        .arg(arguments.seed.to_string())
+        .arg("--trace-file")
+        .arg(&file)
+        .args([
+            "--check-budget-secs",
+            &arguments.check.check_budget_secs.to_string(),
+        ])
+        .stderr(std::process::Stdio::null())
+        .status();
+    if let Err(error) = status {
+        eprintln!("cannot start the second process: {error}");
+        return 2;
+    }
+    let second = std::fs::read_to_string(&file).unwrap_or_default();
+    let _removed = std::fs::remove_dir_all(&directory);
+    let second: Vec<&str> = second.lines().collect();
+    let first: Vec<&str> = report.trace.iter().map(String::as_str).collect();
+    if first == second {
+        eprintln!(
+            "determinism: identical traces in two processes ({} lines, fingerprint {:016x})",
+            first.len(),
+            report.fingerprint
+        );
+        return 0;
+    }
+    let position = (0..first.len().max(second.len()))
+        .find(|&n| first.get(n) != second.get(n))
+        .unwrap_or(0);
+    eprintln!(
+        "determinism: the traces differ at line {}:\n  first:  {}\n  second: {}",
+        position + 1,
+        first.get(position).unwrap_or(&"<end>"),
+        second.get(position).unwrap_or(&"<end>")
+    );
+    1
+}

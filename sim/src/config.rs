@@ -1,0 +1,125 @@
+//! The whole run derived from one seed: cluster size, server knobs, buggify, phase lengths,
+//! the fault schedule and the workload. A `Case` is that derivation written down: saved as JSON
+//! it replays without the generator (and a shrunk case is just a smaller one).
+
+use crate::nemesis::generate::{schedule, ScheduleOptions};
+use crate::nemesis::Schedule;
+use crate::preset::{Preset, Reads};
+use crate::workload::generate::{workload, WorkloadOptions};
+use crate::workload::Workload;
+use om_server::node::ReadOption;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+/// Server settings a seed may shrink to reach rare paths.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Knobs {
+    pub read_option: ReadOption,
+    /// `ozone.om.ratis.snapshot.auto.trigger.threshold`.
+    pub snapshot_entries_threshold: u64,
+    /// `ozone.om.unflushed.transaction.max.count`.
+    pub unflushed_transactions_max: usize,
+    pub retry_cache_expiry_ms: u64,
+}
+
+/// How the client library retries (simulated time is cheap, but an endless retry hides a dead
+/// cluster: the budget is bounded and the liveness phase judges availability).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientPolicy {
+    pub attempts_max: u32,
+    pub wait_between_retries_ms: u64,
+    pub call_timeout_ms: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunConfig {
+    pub nodes: u64,
+    pub knobs: Knobs,
+    /// Server buggify points (delays in flush, apply, RPC handling) are on.
+    pub buggify: bool,
+    /// The fault window.
+    pub safety_ms: u64,
+    /// After healing: a leader and `liveness_writes` completed writes within this bound.
+    pub liveness_ms: u64,
+    pub liveness_writes: u64,
+    pub client: ClientPolicy,
+}
+
+/// One run, replayable: the seed drives madsim's scheduler; the rest is explicit.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Case {
+    pub seed: u64,
+    pub preset: String,
+    pub config: RunConfig,
+    pub schedule: Schedule,
+    pub workload: Workload,
+}
+
+/// Separates the generator's random stream from madsim's (both start from the seed).
+const GENERATOR_SALT: u64 = 0x6f6d_2d73_696d_2d67;
+
+impl RunConfig {
+    pub fn draw(rng: &mut impl Rng, preset: &Preset) -> RunConfig {
+        let read_option = match preset.reads {
+            Reads::Default => ReadOption::Default,
+            Reads::Linearizable => ReadOption::Linearizable,
+            Reads::Either if rng.gen_bool(0.5) => ReadOption::Default,
+            Reads::Either => ReadOption::Linearizable,
+        };
+        let snapshot_entries_threshold = if preset.small_snapshots && rng.gen_bool(0.7) {
+            rng.gen_range(20..300)
+        } else {
+            400_000
+        };
+        let unflushed_transactions_max = if preset.small_unflushed && rng.gen_bool(0.7) {
+            rng.gen_range(1..16)
+        } else {
+            10_000
+        };
+        RunConfig {
+            nodes: if rng.gen_bool(0.7) { 3 } else { 5 },
+            knobs: Knobs {
+                read_option,
+                snapshot_entries_threshold,
+                unflushed_transactions_max,
+                retry_cache_expiry_ms: 300_000,
+            },
+            buggify: preset.buggify && rng.gen_bool(0.5),
+            safety_ms: rng.gen_range(20_000..40_000),
+            liveness_ms: 30_000,
+            liveness_writes: 3,
+            client: ClientPolicy {
+                attempts_max: rng.gen_range(3..30),
+                wait_between_retries_ms: rng.gen_range(10..300),
+                call_timeout_ms: rng.gen_range(300..2_000),
+            },
+        }
+    }
+}
+
+impl Case {
+    /// Everything `seed` means under `preset`.
+    pub fn generate(preset: &Preset, seed: u64) -> Case {
+        let mut rng = StdRng::seed_from_u64(seed ^ GENERATOR_SALT);
+        let config = RunConfig::draw(&mut rng, preset);
+        let clock_offset_max_ms = config.knobs.retry_cache_expiry_ms / 2;
+        let schedule_options = ScheduleOptions::draw(
+            &mut rng,
+            preset.kinds,
+            config.safety_ms,
+            config.nodes,
+            clock_offset_max_ms,
+        );
+        let schedule = schedule(&mut rng, &schedule_options);
+        let workload_options = WorkloadOptions::draw(&mut rng, config.nodes, config.safety_ms);
+        let workload = workload(&mut rng, &workload_options);
+        Case {
+            seed,
+            preset: preset.name.to_string(),
+            config,
+            schedule,
+            workload,
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! The properties a run is judged by, and what a broken one reports.
+
+#[cfg(madsim)]
+pub mod raft_safety;
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// One checked property.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Property {
+    /// The clients' history has a linearization.
+    Linearizability,
+    /// The checker ran out of budget: an undecided history fails the run.
+    Undecided,
+    /// Every acknowledged write is there after all nodes lost power at once.
+    Durability,
+    /// Replicas hold identical tables at one applied index.
+    ReplicasIdentical,
+    /// At most one leader per term.
+    ElectionSafety,
+    /// An entry applied at an index is the same entry on every node, for ever.
+    CommittedEntryStable,
+    /// A node's applied index never goes backwards while it runs.
+    AppliedMonotonic,
+    /// After healing: a leader and completed writes within the bound.
+    Liveness,
+    /// A node stopped itself (or failed to boot) without an injected cause.
+    FailStop,
+    /// Something panicked (the server, or the harness on a broken assumption).
+    Panic,
+}
+
+impl Property {
+    pub fn name(self) -> &'static str {
+        match self {
+            Property::Linearizability => "linearizability",
+            Property::Undecided => "undecided",
+            Property::Durability => "durability",
+            Property::ReplicasIdentical => "replicas-identical",
+            Property::ElectionSafety => "election-safety",
+            Property::CommittedEntryStable => "committed-entry-stable",
+            Property::AppliedMonotonic => "applied-monotonic",
+            Property::Liveness => "liveness",
+            Property::FailStop => "fail-stop",
+            Property::Panic => "panic",
+        }
+    }
+}
+
+impl fmt::Display for Property {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A broken property and what shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Violation {
+    pub property: Property,
+    pub detail: String,
+}
+
+impl Violation {
+    pub fn new(property: Property, detail: impl Into<String>) -> Violation {
+        Violation {
+            property,
+            detail: detail.into(),
+        }
+    }
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.property, self.detail)
+    }
+}

@@ -1,0 +1,449 @@
+//! The simulated part of a run (inside madsim) and the checks after it.
+
+use super::report::{RunReport, RunStats};
+use super::world::World;
+use super::RunOptions;
+use crate::checker::history::History;
+use crate::checker::linearizability::{check, CheckOptions, Verdict};
+use crate::checker::model::om::{OmOp, OmOutcome, OmSpec};
+use crate::cluster::{client_address, SimCluster};
+use crate::config::Case;
+use crate::invariants::raft_safety::RaftMonitor;
+use crate::invariants::{Property, Violation};
+use crate::nemesis;
+use crate::recorder::Recorder;
+use crate::scenario::{client_host, converge, elapsed, stored_state, wait_until};
+use crate::trace::Trace;
+use crate::workload::client::{ClientContext, Identities};
+use crate::workload::generate::read_back;
+use madsim::rand::Rng;
+use om_server::client::{FailoverPolicy, OmClient};
+use om_server::node::NodeConfig;
+use om_server::om::{OmRequest, Quota};
+use om_server::store::sim_disk::CrashMode;
+use om_server::transport::TransportLimits;
+use om_server::types::ClientId;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What the simulation hands to the checks.
+struct Simulated {
+    history: History<OmOp, OmOutcome>,
+    /// Operations before this position ran before the final power loss.
+    read_back_from: usize,
+    trace: Trace,
+    violations: Vec<Violation>,
+    leader_changes: u64,
+    applied_index: u64,
+}
+
+pub fn run_case(case: &Case, options: &RunOptions) -> RunReport {
+    #[allow(clippy::disallowed_methods)] // wall time of the run, for the report only
+    let started = std::time::Instant::now();
+    let runtime =
+        madsim::runtime::Runtime::with_seed_and_config(case.seed, madsim::Config::default());
+    let print_trace = options.print_trace;
+    let simulated_case = case.clone();
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        runtime.block_on(simulate(simulated_case, print_trace))
+    }));
+    let mut report = RunReport {
+        seed: case.seed,
+        preset: case.preset.clone(),
+        violations: Vec::new(),
+        fingerprint: 0,
+        stats: RunStats {
+            faults: case.schedule.len(),
+            ..RunStats::default()
+        },
+        trace: Vec::new(),
+        history_json: String::new(),
+        timeline_html: None,
+    };
+    let simulated = match outcome {
+        Ok(simulated) => simulated,
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|text| text.to_string()))
+                .unwrap_or_else(|| "a panic without a message".to_string());
+            report
+                .violations
+                .push(Violation::new(Property::Panic, message));
+            report.stats.wall_ms = started.elapsed().as_millis() as u64;
+            return report;
+        }
+    };
+    report.trace = simulated.trace.lines();
+    report.fingerprint = simulated.trace.fingerprint();
+    report.violations = simulated.violations.clone();
+    report.history_json = crate::checker::json_lines::write(&simulated.history);
+    report.stats.operations = simulated.history.len();
+    report.stats.unknown_operations = (simulated.history.operations.iter())
+        .filter(|operation| operation.is_indeterminate())
+        .count();
+    report.stats.leader_changes = simulated.leader_changes;
+    report.stats.applied_index = simulated.applied_index;
+    report.stats.simulated_ms = simulated.trace.last_elapsed().as_millis() as u64;
+    #[allow(clippy::disallowed_methods)]
+    let checking = std::time::Instant::now();
+    check_history(&simulated, options, &mut report);
+    report.stats.check_ms = checking.elapsed().as_millis() as u64;
+    report.stats.wall_ms = started.elapsed().as_millis() as u64;
+    report
+}
+
+/// Linearizability of the whole history; when only the read-back after the power loss breaks
+/// it, the broken property is durability.
+fn check_history(simulated: &Simulated, options: &RunOptions, report: &mut RunReport) {
+    let check_options = CheckOptions {
+        timeout: Some(options.check_budget),
+        workers: 1,
+    };
+    let whole = check(&OmSpec, &simulated.history, &check_options);
+    match whole.verdict {
+        Verdict::Linearizable => {}
+        Verdict::Unknown => report.violations.push(Violation::new(
+            Property::Undecided,
+            format!(
+                "the checker could not decide {} operations within {:?}",
+                simulated.history.len(),
+                options.check_budget
+            ),
+        )),
+        Verdict::NotLinearizable => {
+            let before =
+                History::new(simulated.history.operations[..simulated.read_back_from].to_vec());
+            let property = match check(&OmSpec, &before, &check_options).verdict {
+                Verdict::Linearizable => Property::Durability,
+                _ => Property::Linearizability,
+            };
+            let explanation =
+                crate::checker::explain::render_text(&OmSpec, &simulated.history, &whole);
+            report
+                .violations
+                .push(Violation::new(property, explanation));
+            report.timeline_html = Some(crate::checker::timeline::render_html(
+                &format!("{} seed {}", report.preset, report.seed),
+                &OmSpec,
+                &simulated.history,
+                &whole,
+            ));
+        }
+    }
+}
+
+fn configure(case: &Case) -> impl Fn(&mut NodeConfig) + '_ {
+    move |config: &mut NodeConfig| {
+        let knobs = &case.config.knobs;
+        config.read_option = knobs.read_option;
+        config.snapshot_entries_threshold = knobs.snapshot_entries_threshold;
+        config.unflushed_transactions_max = knobs.unflushed_transactions_max;
+        config.retry_cache_expiry_ms = knobs.retry_cache_expiry_ms;
+    }
+}
+
+async fn simulate(case: Case, print_trace: bool) -> Simulated {
+    om_server::buggify::enable(case.config.buggify);
+    let trace = if print_trace {
+        Trace::printing()
+    } else {
+        Trace::new()
+    };
+    let recorder = Recorder::new();
+    let cluster = crate::scenario::start_group(case.config.nodes, configure(&case)).await;
+    let plans = case.workload.clients.clone();
+    let hosts: Vec<_> = (0..plans.len() + 2)
+        .map(|n| client_host(n as u64 + 1))
+        .collect();
+    let host_ids = hosts.iter().map(|host| host.id()).collect();
+    // A deposed leader learns within about two election timeouts (it steps down when it cannot
+    // reach a quorum, or hears of a higher term).
+    let grace = Duration::from_millis(4 * 800);
+    let world = Arc::new(World::new(cluster.clone(), host_ids, trace.clone(), grace));
+    world.note(format_args!(
+        "{} nodes up, leader om{:?}",
+        case.config.nodes,
+        world.leader()
+    ));
+    let monitor = RaftMonitor::default();
+    let watcher = tokio::spawn({
+        let (monitor, cluster) = (monitor.clone(), cluster.clone());
+        async move { monitor.watch(cluster).await }
+    });
+    let context = ClientContext {
+        world: world.clone(),
+        recorder: recorder.clone(),
+        identities: Arc::new(Identities::default()),
+        policy: case.config.client.clone(),
+        read_option: case.config.knobs.read_option,
+    };
+    let mut clients = Vec::new();
+    for (plan, host) in plans.into_iter().zip(&hosts) {
+        let context = context.clone();
+        clients.push(host.spawn(async move { context.run(plan).await }));
+    }
+
+    // Safety phase: the schedule runs to its end (every action undoes itself).
+    let safety_end = elapsed() + Duration::from_millis(case.config.safety_ms);
+    nemesis::execute::run(world.clone(), &case.schedule).await;
+    tokio::time::sleep(safety_end.saturating_sub(elapsed())).await;
+    world.heal_network();
+    world.note("healed");
+
+    let mut violations = Vec::new();
+    let live_host = &hosts[hosts.len() - 2];
+    if let Err(reason) = liveness(&world, &case, live_host, &recorder, &context.identities).await {
+        violations.push(Violation::new(Property::Liveness, reason));
+    }
+    let finished = wait_for_clients(clients, Duration::from_secs(600)).await;
+    if !finished {
+        violations.push(Violation::new(
+            Property::Liveness,
+            "a client was still running 600 s after the safety phase",
+        ));
+    }
+
+    // Every node loses power at once, then all restart.
+    power_loss_of_every_node(&world);
+    let read_back_from = recorder.history().len();
+    let reader = &hosts[hosts.len() - 1];
+    match recover(&world, &cluster).await {
+        Ok(index) => {
+            world.note(format_args!("converged at index {index}"));
+            let world = world.clone();
+            let recorder = recorder.clone();
+            let context = ClientContext {
+                world,
+                recorder,
+                ..context.clone()
+            };
+            reader
+                .spawn(async move { read_everything(&context).await })
+                .await
+                .expect("reader task");
+        }
+        Err(violation) => violations.push(violation),
+    }
+    monitor.sample(&cluster);
+    monitor.stop();
+    watcher.await.expect("monitor task");
+    violations.extend(monitor.violations());
+    let applied_index = record_final_stores(&world, &cluster);
+    if let Some(failures) = Some(cluster.boot_failures()).filter(|f| !f.is_empty()) {
+        violations.push(Violation::new(
+            Property::FailStop,
+            format!("boot failures: {failures:?}"),
+        ));
+    }
+    Simulated {
+        history: recorder.history(),
+        read_back_from,
+        trace,
+        violations,
+        leader_changes: monitor.leader_changes(),
+        applied_index,
+    }
+}
+
+/// After healing, within the bound: a leader, and `liveness_writes` writes answered.
+async fn liveness(
+    world: &Arc<World>,
+    case: &Case,
+    host: &madsim::runtime::NodeHandle,
+    recorder: &Recorder,
+    identities: &Identities,
+) -> Result<(), String> {
+    let bound = Duration::from_millis(case.config.liveness_ms);
+    let deadline = elapsed() + bound;
+    let cluster = world.cluster.clone();
+    if !wait_until(bound, || crate::scenario::agreed_leader(&cluster).is_some()).await {
+        return Err(format!(
+            "no leader agreed within {bound:?} of healing: {}",
+            raft_states(&cluster)
+        ));
+    }
+    let writes = case.config.liveness_writes;
+    let (world, recorder) = (world.clone(), recorder.clone());
+    let process = identities.next();
+    let answered = host
+        .spawn(async move {
+            let mut client = patient_client(&world.cluster, process);
+            let mut answered = 0;
+            for n in 0..writes {
+                let request = OmRequest::CreateVolume {
+                    volume: format!("live-{n}"),
+                    owner: "liveness".to_string(),
+                    quota: Quota::default(),
+                };
+                let invoked = elapsed();
+                let remaining = deadline.saturating_sub(elapsed());
+                let Ok(outcome) =
+                    tokio::time::timeout(remaining, client.call(request.clone())).await
+                else {
+                    break;
+                };
+                let label = format!("{outcome:?}");
+                world.trace.record(
+                    elapsed(),
+                    "liveness",
+                    format_args!("{request:?} -> {label}"),
+                );
+                recorder.record(
+                    process,
+                    invoked.as_nanos() as u64,
+                    elapsed().as_nanos() as u64,
+                    &request,
+                    &outcome,
+                );
+                if matches!(outcome, Ok(Ok(_))) {
+                    answered += 1;
+                } else {
+                    break;
+                }
+            }
+            answered
+        })
+        .await
+        .expect("liveness task");
+    if answered < writes {
+        return Err(format!(
+            "{answered} of {writes} writes answered within {bound:?} of healing"
+        ));
+    }
+    Ok(())
+}
+
+/// Each node's Raft view, for a liveness failure's message.
+fn raft_states(cluster: &SimCluster) -> String {
+    let states: Vec<String> = (cluster.ids().into_iter())
+        .map(|id| match cluster.node(id) {
+            None => format!("om{id} down"),
+            Some(node) => {
+                let metrics = node.raft().metrics();
+                let metrics = openraft::rt::WatchReceiver::borrow_watched(&metrics);
+                format!(
+                    "om{id} {:?} term {} leader {:?} applied {:?} last log {:?} vote {}",
+                    metrics.state,
+                    metrics.current_term,
+                    metrics.current_leader,
+                    metrics.last_applied.map(|log_id| log_id.index),
+                    metrics.last_log_index,
+                    metrics.vote,
+                )
+            }
+        })
+        .collect();
+    states.join("; ")
+}
+
+/// A client that keeps trying (the liveness bound is enforced by a timeout around it).
+fn patient_client(cluster: &SimCluster, id: u64) -> OmClient {
+    let nodes: Vec<_> = (cluster.ids().into_iter())
+        .map(|node| (node, client_address(node)))
+        .collect();
+    let policy = FailoverPolicy {
+        attempts_max: 10_000,
+        wait_between_retries: Duration::from_millis(50),
+        call_timeout: Duration::from_secs(1),
+    };
+    OmClient::new(ClientId(id), &nodes, policy, &TransportLimits::default())
+}
+
+async fn wait_for_clients(clients: Vec<madsim::task::JoinHandle<()>>, bound: Duration) -> bool {
+    let all = async {
+        for client in clients {
+            client.await.expect("client task");
+        }
+    };
+    tokio::time::timeout(bound, all).await.is_ok()
+}
+
+fn power_loss_of_every_node(world: &World) {
+    let cluster = &world.cluster;
+    for id in cluster.ids() {
+        let pending = cluster.disk(id).stats().pending_bytes;
+        let mode = if madsim::rand::thread_rng().gen_bool(0.5) {
+            CrashMode::DropPending
+        } else {
+            CrashMode::TearPending {
+                keep_bytes: madsim::rand::thread_rng().gen_range(0..=pending),
+            }
+        };
+        world.note(format_args!(
+            "power loss om{id}: {mode:?} of {pending} unsynced bytes"
+        ));
+        cluster.kill(id, mode);
+    }
+    for id in cluster.ids() {
+        cluster.restart(id);
+    }
+}
+
+/// After the power loss: a leader, then identical replicas at one applied index.
+async fn recover(world: &World, cluster: &SimCluster) -> Result<u64, Violation> {
+    let bound = Duration::from_secs(60);
+    if !wait_until(bound, || crate::scenario::agreed_leader(cluster).is_some()).await {
+        let down: Vec<_> = (cluster.ids().into_iter())
+            .filter(|id| cluster.node(*id).is_none())
+            .collect();
+        return Err(Violation::new(
+            Property::Liveness,
+            format!(
+                "no leader within {bound:?} of restarting every node (down: {down:?}): {}",
+                raft_states(cluster)
+            ),
+        ));
+    }
+    world.note(format_args!(
+        "leader om{:?} after power loss",
+        crate::scenario::agreed_leader(cluster)
+    ));
+    converge(cluster, bound)
+        .await
+        .map(|index| index.0)
+        .map_err(|reason| Violation::new(Property::ReplicasIdentical, reason))
+}
+
+/// Reads every name once (they go into the history: a lost acknowledged write contradicts it).
+async fn read_everything(context: &ClientContext) {
+    let process = context.identities.next();
+    let mut client = patient_client(&context.world.cluster, process);
+    for request in read_back() {
+        let invoked = elapsed();
+        let outcome = client.call(request.clone()).await;
+        context.world.trace.record(
+            elapsed(),
+            "read-back",
+            format_args!("{request:?} -> {outcome:?}"),
+        );
+        context.recorder.record(
+            process,
+            invoked.as_nanos() as u64,
+            elapsed().as_nanos() as u64,
+            &request,
+            &outcome,
+        );
+    }
+}
+
+/// Each node's final tables, hashed into the trace (the fingerprint covers the stores).
+fn record_final_stores(world: &World, cluster: &SimCluster) -> u64 {
+    let mut applied = 0;
+    for id in cluster.ids() {
+        let rows = stored_state(cluster, id);
+        let hash = rows.as_ref().map(|rows| {
+            let text = format!("{rows:?}");
+            crate::trace::fnv1a(text.as_bytes())
+        });
+        let index = cluster
+            .node(id)
+            .map(|node| node.applier().last_applied().index.0);
+        applied = applied.max(index.unwrap_or(0));
+        world.note(format_args!(
+            "final om{id}: applied {index:?}, tables {hash:x?}"
+        ));
+    }
+    applied
+}

@@ -1,0 +1,52 @@
+//! What one run found: the verdicts, the figures, and the line that replays it.
+
+use crate::invariants::Violation;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunStats {
+    pub simulated_ms: u64,
+    pub wall_ms: u64,
+    pub check_ms: u64,
+    pub operations: usize,
+    pub unknown_operations: usize,
+    pub faults: usize,
+    pub leader_changes: u64,
+    pub applied_index: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RunReport {
+    pub seed: u64,
+    pub preset: String,
+    pub violations: Vec<Violation>,
+    pub fingerprint: u64,
+    pub stats: RunStats,
+    /// The run's trace, one event a line.
+    #[serde(skip)]
+    pub trace: Vec<String>,
+    /// The clients' history as JSON lines (the checker's `--format json`).
+    #[serde(skip)]
+    pub history_json: String,
+    /// An HTML timeline of the refuted part, when linearizability failed.
+    #[serde(skip)]
+    pub timeline_html: Option<String>,
+}
+
+impl RunReport {
+    pub fn passed(&self) -> bool {
+        self.violations.is_empty()
+    }
+
+    /// The properties that failed, comma-separated (empty when passed).
+    pub fn failed_properties(&self) -> String {
+        let mut names: Vec<&str> = self.violations.iter().map(|v| v.property.name()).collect();
+        names.dedup();
+        names.join(",")
+    }
+}
+
+/// The command that replays one seed of a preset.
+pub fn replay_line(preset: &str, seed: u64) -> String {
+    format!("ci/sim run --scenario {preset} --seed {seed} --trace")
+}

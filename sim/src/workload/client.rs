@@ -1,0 +1,216 @@
+//! Runs one client's plan on its own simulated host: each step's request goes through the real
+//! client library (failover included), and every call lands in the trace (with the answer's
+//! contents) and, when it can be judged, in the history.
+//!
+//! What is judged: a write always (an answer lost after every attempt is *unknown*: it may have
+//! been applied); a read when it was answered with a result — a refused read has no effect, so
+//! leaving it out is sound. A DEFAULT read is judged only when no partition, pause or latency
+//! spike was in force around it: Ozone documents that a deposed leader may answer it stale.
+
+use super::{ClientPlan, ReadRoute, Step};
+use crate::cluster::client_address;
+use crate::config::ClientPolicy;
+use crate::recorder::Recorder;
+use crate::runner::world::World;
+use crate::scenario::elapsed;
+use om_server::client::{FailoverPolicy, OmClient, Unavailable};
+use om_server::node::ReadOption;
+use om_server::om::{OmRequest, OmResponse, OmResult};
+use om_server::retry_cache::Caller;
+use om_server::transport::TransportLimits;
+use om_server::types::{CallId, ClientId};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Hands out client identities: every instance (a restart too) is a new process.
+#[derive(Default)]
+pub struct Identities {
+    next: AtomicU64,
+}
+
+impl Identities {
+    pub fn next(&self) -> u64 {
+        self.next.fetch_add(1, Ordering::Relaxed) + 1
+    }
+}
+
+/// Everything a client needs from the run.
+#[derive(Clone)]
+pub struct ClientContext {
+    pub world: Arc<World>,
+    pub recorder: Recorder,
+    pub identities: Arc<Identities>,
+    pub policy: ClientPolicy,
+    pub read_option: ReadOption,
+}
+
+/// One client process: its library instance and its call counter.
+struct Instance {
+    process: u64,
+    client: OmClient,
+    /// Reads pinned to one node (a follower read when it does not lead).
+    pinned: Option<OmClient>,
+    next_call: u64,
+}
+
+impl ClientContext {
+    fn failover_policy(&self, attempts_max: u32) -> FailoverPolicy {
+        FailoverPolicy {
+            attempts_max,
+            wait_between_retries: Duration::from_millis(self.policy.wait_between_retries_ms),
+            call_timeout: Duration::from_millis(self.policy.call_timeout_ms),
+        }
+    }
+
+    fn instance(&self, reads: ReadRoute) -> Instance {
+        let process = self.identities.next();
+        let nodes: Vec<_> = (self.world.cluster.ids().into_iter())
+            .map(|id| (id, client_address(id)))
+            .collect();
+        let limits = TransportLimits::default();
+        let client = OmClient::new(
+            ClientId(process),
+            &nodes,
+            self.failover_policy(self.policy.attempts_max),
+            &limits,
+        );
+        let pinned = match reads {
+            ReadRoute::Leader => None,
+            ReadRoute::Node(id) => Some(OmClient::new(
+                ClientId(process),
+                &[(id, client_address(id))],
+                self.failover_policy(1),
+                &limits,
+            )),
+        };
+        Instance {
+            process,
+            client,
+            pinned,
+            next_call: 1,
+        }
+    }
+
+    fn trace_call(
+        &self,
+        instance: &Instance,
+        request: &OmRequest,
+        outcome: &Result<OmResult, Unavailable>,
+    ) {
+        let answer = match outcome {
+            Ok(result) => format!("{result:?}"),
+            Err(_) => "unknown".to_string(),
+        };
+        self.world.trace.record(
+            elapsed(),
+            &format!("client{}", instance.process),
+            format_args!("{request:?} -> {answer}"),
+        );
+    }
+
+    /// Runs `plan` to its end.
+    pub async fn run(&self, plan: ClientPlan) {
+        let mut instance = self.instance(plan.reads);
+        for timed in plan.steps {
+            tokio::time::sleep(Duration::from_millis(timed.think_ms)).await;
+            match timed.step {
+                Step::Restart => {
+                    instance = self.instance(plan.reads);
+                }
+                Step::Call(request) if request.is_read() => self.read(&mut instance, request).await,
+                Step::Call(request) => {
+                    let _answer = self.write(&mut instance, request, plan.retry_unknown).await;
+                }
+                Step::PutKey {
+                    volume,
+                    bucket,
+                    key,
+                    size,
+                } => {
+                    let open = OmRequest::OpenKey {
+                        volume: volume.clone(),
+                        bucket: bucket.clone(),
+                        key: key.clone(),
+                        size,
+                        replication: om_server::om::Replication::RatisThree,
+                        metadata: Default::default(),
+                    };
+                    let opened = self.write(&mut instance, open, plan.retry_unknown).await;
+                    if let Ok(Ok(OmResponse::KeyOpened { open_id, .. })) = opened {
+                        let commit = OmRequest::CommitKey {
+                            volume,
+                            bucket,
+                            key,
+                            open_id,
+                            size,
+                        };
+                        let _answer = self.write(&mut instance, commit, plan.retry_unknown).await;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn read(&self, instance: &mut Instance, request: OmRequest) {
+        let epoch = self.world.disruption_epoch();
+        let invoked = elapsed();
+        let caller = Caller {
+            client: ClientId(instance.process),
+            call: CallId(instance.next_call),
+        };
+        instance.next_call += 1;
+        let client = instance.pinned.as_mut().unwrap_or(&mut instance.client);
+        let outcome = client.call_as(caller, request.clone()).await;
+        self.trace_call(instance, &request, &outcome);
+        let judged = match self.read_option {
+            ReadOption::Linearizable => true,
+            ReadOption::Default => self.world.quiet_throughout(epoch, invoked),
+        };
+        let answered =
+            matches!(&outcome, Ok(result) if crate::recorder::model_outcome(result).is_some());
+        if judged && answered {
+            self.record(instance.process, invoked, &request, &outcome);
+        }
+    }
+
+    /// Sends a write; an answer lost after every attempt is sent once more with the same call
+    /// id when `retry` says so, and the two attempts are one operation in the history.
+    async fn write(
+        &self,
+        instance: &mut Instance,
+        request: OmRequest,
+        retry: bool,
+    ) -> Result<OmResult, Unavailable> {
+        let invoked = elapsed();
+        let caller = Caller {
+            client: ClientId(instance.process),
+            call: CallId(instance.next_call),
+        };
+        instance.next_call += 1;
+        let mut outcome = instance.client.call_as(caller, request.clone()).await;
+        self.trace_call(instance, &request, &outcome);
+        if outcome.is_err() && retry {
+            outcome = instance.client.call_as(caller, request.clone()).await;
+            self.trace_call(instance, &request, &outcome);
+        }
+        self.record(instance.process, invoked, &request, &outcome);
+        outcome
+    }
+
+    fn record(
+        &self,
+        process: u64,
+        invoked: Duration,
+        request: &OmRequest,
+        outcome: &Result<OmResult, Unavailable>,
+    ) {
+        self.recorder.record(
+            process,
+            invoked.as_nanos() as u64,
+            elapsed().as_nanos() as u64,
+            request,
+            outcome,
+        );
+    }
+}
