@@ -73,23 +73,23 @@ async fn run_replica() -> (Vec<OmResult>, Rows) {
         next_index: 1,
     };
     let (first, second) = (caller(1 << 100, 1), caller(2, 1));
-    let mut answers = vec![replica.submit(first, create_volume("a")).await];
+    let mut answers = vec![replica.submit(first, create_volume("vol-a")).await];
     let applied = replica.state().await;
 
-    answers.push(replica.submit(first, create_volume("a")).await);
+    answers.push(replica.submit(first, create_volume("vol-a")).await);
     assert_eq!(replica.state().await, applied, "a retry changes nothing");
-    answers.push(replica.submit(first, create_volume("b")).await);
+    answers.push(replica.submit(first, create_volume("vol-b")).await);
     let refused = replica.state().await;
     assert_eq!(refused, applied, "a refused call changes nothing");
-    let info = OmRequest::VolumeInfo { volume: "b".into() };
+    let info = OmRequest::VolumeInfo { volume: "vol-b".into() };
     assert_eq!(
         replica.applier.read(&info).unwrap(),
         Err(OmError::VolumeNotFound),
-        "the refused create of volume b was not applied"
+        "the refused create of volume vol-b was not applied"
     );
 
     // Another client's call 1 is its own call: applied.
-    answers.push(replica.submit(second, create_volume("b")).await);
+    answers.push(replica.submit(second, create_volume("vol-b")).await);
     (answers, replica.state().await)
 }
 
