@@ -6,8 +6,8 @@
 #![cfg(madsim)]
 
 use madsim::rand::Rng;
-use om_server::node::ReadOption;
 use om_server::client::Unavailable;
+use om_server::node::ReadOption;
 use om_server::om::{BucketLayout, OmRequest, OmResponse, OmResult, Quota, Replication};
 use om_server::store::sim_disk::{CrashMode, DiskFaults};
 use om_server::OmError;
@@ -370,7 +370,9 @@ async fn check_acknowledged_writes(
             let mut missing = Vec::new();
             for write in acknowledged {
                 let answer = reader.call(write.0.clone()).await;
-                let found = answer.as_ref().is_ok_and(|answer| write.is_found_in(answer));
+                let found = answer
+                    .as_ref()
+                    .is_ok_and(|answer| write.is_found_in(answer));
                 if !found {
                     missing.push(format!("{:?} -> {answer:?}", write.0));
                 }
@@ -382,7 +384,10 @@ async fn check_acknowledged_writes(
     trace.record(
         elapsed(),
         "reader",
-        format_args!("{} of {count} acknowledged writes found", count - missing.len()),
+        format_args!(
+            "{} of {count} acknowledged writes found",
+            count - missing.len()
+        ),
     );
     assert!(
         missing.is_empty(),

@@ -112,7 +112,14 @@ async fn scenario() {
     // Every acknowledged write is there: read back through the leader of the new group.
     let leader = leader_among(&remaining).expect("a leader after convergence");
     for volume in ["before", "after"] {
-        let read = call(&host, leader, OmRequest::VolumeInfo { volume: volume.into() }).await;
+        let read = call(
+            &host,
+            leader,
+            OmRequest::VolumeInfo {
+                volume: volume.into(),
+            },
+        )
+        .await;
         assert!(
             matches!(read, Ok(OmResponse::Volume(ref info)) if info.name == volume),
             "acknowledged volume {volume}: {read:?}"

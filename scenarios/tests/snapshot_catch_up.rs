@@ -87,7 +87,10 @@ async fn scenario() {
     let acknowledged: Vec<String> = (0..SNAPSHOT_ENTRIES * 4)
         .map(|n| format!("bucket-{n:04}"))
         .collect();
-    assert_eq!(found, acknowledged, "follower {follower} holds every bucket");
+    assert_eq!(
+        found, acknowledged,
+        "follower {follower} holds every bucket"
+    );
 }
 
 #[test]

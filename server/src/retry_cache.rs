@@ -79,7 +79,10 @@ fn expiry_row(time: TimeMs, caller: Caller) -> Vec<u8> {
 fn parse_expiry_row(key: &[u8]) -> Option<(TimeMs, Caller)> {
     let rest = key.strip_prefix(EXPIRY_PREFIX)?;
     let (time, caller) = rest.split_at_checked(8)?;
-    Some((TimeMs(u64::from_be_bytes(time.try_into().ok()?)), caller_of(caller)?))
+    Some((
+        TimeMs(u64::from_be_bytes(time.try_into().ok()?)),
+        caller_of(caller)?,
+    ))
 }
 
 /// The answer for `caller`'s call of `request`, if the call was applied: its recorded answer
@@ -191,7 +194,10 @@ mod tests {
         let exists = Err(OmError::VolumeAlreadyExists);
         tables.write(&record(caller(2, 7), TimeMs(2_000), &second, &exists));
         assert_eq!(lookup(&tables, caller(1, 1), &first).unwrap(), Some(done));
-        assert_eq!(lookup(&tables, caller(2, 7), &second).unwrap(), Some(exists));
+        assert_eq!(
+            lookup(&tables, caller(2, 7), &second).unwrap(),
+            Some(exists)
+        );
         assert_eq!(lookup(&tables, caller(1, 2), &first).unwrap(), None);
 
         assert!(
@@ -210,7 +216,12 @@ mod tests {
     fn a_call_found_with_another_request_is_refused_and_the_record_stays() {
         let mut tables = MemoryTables::default();
         let applied = create("a");
-        tables.write(&record(caller(1, 1), TimeMs(1), &applied, &Ok(OmResponse::Done)));
+        tables.write(&record(
+            caller(1, 1),
+            TimeMs(1),
+            &applied,
+            &Ok(OmResponse::Done),
+        ));
         let before = tables.clone();
         assert_eq!(
             lookup(&tables, caller(1, 1), &create("b")).unwrap(),

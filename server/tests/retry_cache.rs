@@ -81,7 +81,9 @@ async fn run_replica() -> (Vec<OmResult>, Rows) {
     answers.push(replica.submit(first, create_volume("vol-b")).await);
     let refused = replica.state().await;
     assert_eq!(refused, applied, "a refused call changes nothing");
-    let info = OmRequest::VolumeInfo { volume: "vol-b".into() };
+    let info = OmRequest::VolumeInfo {
+        volume: "vol-b".into(),
+    };
     assert_eq!(
         replica.applier.read(&info).unwrap(),
         Err(OmError::VolumeNotFound),
@@ -110,7 +112,9 @@ fn a_retry_gets_the_recorded_answer_and_another_request_is_refused_on_every_repl
         let (other_answers, other_state) = run_replica().await;
         assert_eq!(other_answers, answers, "every replica answers alike");
         assert_eq!(other_state, state, "every replica holds the same rows");
-        assert!(state.iter().any(|(table, _, _)| *table == Table::RetryCache));
+        assert!(state
+            .iter()
+            .any(|(table, _, _)| *table == Table::RetryCache));
     });
 }
 

@@ -127,7 +127,11 @@ mod tests {
             .collect();
         assert_eq!(processes, vec![0, 1, 0]);
         assert_eq!(recorder.process(restarted), 1);
-        assert_eq!(recorder.process(ClientId(0)), 2, "a new client is a new process");
+        assert_eq!(
+            recorder.process(ClientId(0)),
+            2,
+            "a new client is a new process"
+        );
     }
 
     #[test]

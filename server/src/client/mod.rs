@@ -156,7 +156,12 @@ mod tests {
     fn two_client_ids() -> (ClientId, ClientId) {
         let nodes = [(1, SocketAddr::from(([127, 0, 0, 1], 9862)))];
         let make = || {
-            OmClient::new(&nodes, FailoverPolicy::default(), &TransportLimits::default()).id()
+            OmClient::new(
+                &nodes,
+                FailoverPolicy::default(),
+                &TransportLimits::default(),
+            )
+            .id()
         };
         (make(), make())
     }
@@ -164,7 +169,10 @@ mod tests {
     fn assert_distinct_and_wide((first, second): (ClientId, ClientId)) {
         assert_ne!(first, second, "a restarted client gets a new id");
         // Both under 2^64 by chance: probability 2^-128.
-        assert!(first.0.max(second.0) > u128::from(u64::MAX), "{first} {second}");
+        assert!(
+            first.0.max(second.0) > u128::from(u64::MAX),
+            "{first} {second}"
+        );
     }
 
     #[cfg(not(madsim))]
