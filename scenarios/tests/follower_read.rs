@@ -37,7 +37,7 @@ async fn scenario() {
 
     // A write sent to a follower is refused with the leader's id and client address.
     let caller = Caller {
-        client: ClientId(9),
+        client: ClientId::random(),
         call: CallId(1),
     };
     let misrouted = ClientRequest {
@@ -58,9 +58,9 @@ async fn scenario() {
     let writer_cluster = cluster.clone();
     let (created, read) = host
         .spawn(async move {
-            let created = client(&writer_cluster, 1).call(create("first")).await;
+            let created = client(&writer_cluster).call(create("first")).await;
             // Right after the acknowledgement, on the follower: it must see the write.
-            let read = pinned_client(follower, 2).call(info("first")).await;
+            let read = pinned_client(follower).call(info("first")).await;
             (created, read)
         })
         .await
@@ -77,8 +77,8 @@ async fn scenario() {
     let majority_cluster = cluster.clone();
     let (created, read) = host
         .spawn(async move {
-            let created = client(&majority_cluster, 3).call(create("second")).await;
-            let read = pinned_client(follower, 4).call(info("second")).await;
+            let created = client(&majority_cluster).call(create("second")).await;
+            let read = pinned_client(follower).call(info("second")).await;
             (created, read)
         })
         .await
@@ -115,7 +115,7 @@ async fn scenario() {
         "follower {follower} catches up after the partition heals"
     );
     let read = host
-        .spawn(async move { pinned_client(follower, 5).call(info("second")).await })
+        .spawn(async move { pinned_client(follower).call(info("second")).await })
         .await
         .unwrap();
     assert!(

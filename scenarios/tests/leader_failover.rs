@@ -1,13 +1,14 @@
 //! A 3-node cluster serves 500 metadata writes from 5 concurrent clients while it loses its
 //! leader (power loss), loses and regains a follower, and has its leader cut off by a
 //! partition; then everything heals. Every replica must end with identical tables at one
-//! applied index; every acknowledged write must be there; no retried create may answer
-//! `*_ALREADY_EXISTS`; and the same seed must replay the same trace.
+//! applied index; every acknowledged write must be there (read back through a client); no
+//! retried create may answer `*_ALREADY_EXISTS`; and the same seed must replay the same trace.
 #![cfg(madsim)]
 
 use madsim::rand::Rng;
+use om_server::client::Unavailable;
 use om_server::node::ReadOption;
-use om_server::om::{BucketLayout, OmRequest, OmResponse, Quota, Replication};
+use om_server::om::{BucketLayout, OmRequest, OmResponse, OmResult, Quota, Replication};
 use om_server::store::sim_disk::{CrashMode, DiskFaults};
 use om_server::OmError;
 use om_sim::checker::history::History;
@@ -17,6 +18,7 @@ use om_sim::cluster::SimCluster;
 use om_sim::recorder::Recorder;
 use om_sim::scenario::{
     agreed_leader, client, client_host, converge, elapsed, seeds, start_group, traced_call,
+    wait_until,
 };
 use om_sim::trace::Trace;
 use std::time::Duration;
@@ -24,6 +26,9 @@ use std::time::Duration;
 const CLIENTS: u64 = 5;
 const SHARED_VOLUME: &str = "shared";
 const WRITES_PER_CLIENT: u64 = 100;
+
+/// Bound on the wait for an agreed leader before a fault aimed at it.
+const LEADER_WAIT: Duration = Duration::from_secs(10);
 
 /// Pause between a client's writes: spreads the load over the whole fault timeline.
 const THINK_TIME: Duration = Duration::from_millis(150);
@@ -102,38 +107,113 @@ fn commit_of(open: OmRequest, open_id: u64) -> OmRequest {
     }
 }
 
-/// Runs client `number` to the end of its plan; returns how many of its own writes were
-/// acknowledged.
-async fn run_client(cluster: &SimCluster, trace: &Trace, recorder: &Recorder, number: u64) -> u64 {
-    let mut client = client(cluster, number);
-    let mut acknowledged = 0;
+/// A write the cluster acknowledged, by the read that must find it.
+#[derive(Clone, Debug)]
+struct Acknowledged(OmRequest);
+
+impl Acknowledged {
+    /// The acknowledgement of `request` (a create, or a commit), as the read that finds it.
+    fn of(request: &OmRequest) -> Acknowledged {
+        let read = match request.clone() {
+            OmRequest::CreateVolume { volume, .. } => OmRequest::VolumeInfo { volume },
+            OmRequest::CreateBucket { volume, bucket, .. } => {
+                OmRequest::BucketInfo { volume, bucket }
+            }
+            OmRequest::CommitKey {
+                volume,
+                bucket,
+                key,
+                ..
+            } => OmRequest::LookupKey {
+                volume,
+                bucket,
+                key,
+            },
+            other => unreachable!("{other:?} is not a write the plan acknowledges"),
+        };
+        Acknowledged(read)
+    }
+
+    /// Whether `answer` to the read shows the write.
+    fn is_found_in(&self, answer: &OmResult) -> bool {
+        match (&self.0, answer) {
+            (OmRequest::VolumeInfo { volume }, Ok(OmResponse::Volume(info))) => {
+                info.name == *volume
+            }
+            (OmRequest::BucketInfo { volume, bucket }, Ok(OmResponse::Bucket(info))) => {
+                info.volume == *volume && info.name == *bucket
+            }
+            (
+                OmRequest::LookupKey {
+                    volume,
+                    bucket,
+                    key,
+                },
+                Ok(OmResponse::Key(info)),
+            ) => info.volume == *volume && info.bucket == *bucket && info.name == *key,
+            _ => false,
+        }
+    }
+}
+
+/// What the shared volume may answer, whatever the order of events (the checker judges which).
+fn shared_outcome_is_plausible(outcome: &Result<OmResult, Unavailable>) -> bool {
+    matches!(
+        outcome,
+        Ok(Ok(OmResponse::Done | OmResponse::Bucket(_)))
+            | Ok(Err(OmError::BucketAlreadyExists | OmError::BucketNotFound))
+            | Err(_)
+    )
+}
+
+/// Runs client `number` to the end of its plan; returns its own writes that were acknowledged.
+async fn run_client(
+    cluster: &SimCluster,
+    trace: &Trace,
+    recorder: &Recorder,
+    number: u64,
+) -> Vec<Acknowledged> {
+    let mut client = client(cluster);
+    let mut acknowledged = Vec::new();
     for step in 0..WRITES_PER_CLIENT {
         tokio::time::sleep(THINK_TIME).await;
         let request = plan(number, step);
         let outcome = traced_call(&mut client, trace, recorder, request.clone()).await;
         match outcome {
             Ok(Ok(OmResponse::KeyOpened { open_id, .. })) => {
-                let committed =
-                    traced_call(&mut client, trace, recorder, commit_of(request, open_id)).await;
-                assert!(
-                    matches!(committed, Ok(Ok(OmResponse::Done)) | Err(_)),
-                    "commit: {committed:?}"
-                );
-                acknowledged += u64::from(committed.is_ok());
+                let commit = commit_of(request, open_id);
+                let committed = traced_call(&mut client, trace, recorder, commit.clone()).await;
+                match committed {
+                    Ok(Ok(OmResponse::Done)) => acknowledged.push(Acknowledged::of(&commit)),
+                    Err(_unknown) => {}
+                    other => panic!("client {number} step {step}: commit answered {other:?}"),
+                }
             }
-            Ok(Ok(_)) => acknowledged += 1,
+            Ok(Ok(OmResponse::Done)) => acknowledged.push(Acknowledged::of(&request)),
             // Its names are its own: an existing one means a retry was applied twice.
             Ok(Err(OmError::VolumeAlreadyExists | OmError::BucketAlreadyExists)) => {
                 panic!("client {number} step {step}: a retried create answered ALREADY_EXISTS")
             }
-            Ok(Err(error)) => panic!("client {number} step {step}: {error}"),
+            Ok(answer) => panic!("client {number} step {step}: {answer:?}"),
             Err(_unknown) => {}
         }
         if let Some(shared) = shared_step(number, step) {
-            let _ = traced_call(&mut client, trace, recorder, shared).await;
+            let outcome = traced_call(&mut client, trace, recorder, shared).await;
+            assert!(
+                shared_outcome_is_plausible(&outcome),
+                "client {number} step {step}: the shared volume answered {outcome:?}"
+            );
         }
     }
     acknowledged
+}
+
+/// The leader every running node agrees on, waiting for one (bounded): a fault aimed at "the
+/// leader" must hit the leader, not a guess.
+async fn leader(cluster: &SimCluster) -> u64 {
+    let agreed = wait_until(LEADER_WAIT, || agreed_leader(cluster).is_some()).await;
+    assert!(agreed, "no leader agreed on within {LEADER_WAIT:?}");
+    agreed_leader(cluster).expect("agreed")
 }
 
 /// Faults on a fixed timeline of simulated time; the leader is whoever leads at that moment.
@@ -143,10 +223,9 @@ async fn nemesis(cluster: &SimCluster, trace: &Trace) {
         let jitter = Duration::from_micros(madsim::rand::thread_rng().gen_range(0..200_000));
         tokio::time::sleep(Duration::from_secs(seconds) + jitter)
     };
-    let leader = |cluster: &SimCluster| agreed_leader(cluster).unwrap_or(1);
 
     after(3).await;
-    let victim = leader(cluster);
+    let victim = leader(cluster).await;
     // Power loss mid-write: the unsynced tail is torn at a seeded byte.
     let pending = cluster.disk(victim).stats().pending_bytes;
     let keep_bytes = madsim::rand::thread_rng().gen_range(0..=pending);
@@ -162,7 +241,7 @@ async fn nemesis(cluster: &SimCluster, trace: &Trace) {
     cluster.restart(victim);
 
     after(3).await;
-    let current = leader(cluster);
+    let current = leader(cluster).await;
     let follower = cluster
         .ids()
         .into_iter()
@@ -179,7 +258,7 @@ async fn nemesis(cluster: &SimCluster, trace: &Trace) {
     cluster.restart(follower);
 
     after(3).await;
-    let isolated = leader(cluster);
+    let isolated = leader(cluster).await;
     trace.record(
         elapsed(),
         "nemesis",
@@ -224,7 +303,7 @@ async fn scenario() -> (u64, History<OmOp, OmOutcome>) {
     let created = client_host(CLIENTS + 1)
         .spawn(async move {
             traced_call(
-                &mut client(&setup_cluster, 0),
+                &mut client(&setup_cluster),
                 &setup_trace,
                 &setup_recorder,
                 shared,
@@ -244,18 +323,19 @@ async fn scenario() -> (u64, History<OmOp, OmOutcome>) {
         );
     }
     nemesis(&cluster, &trace).await;
-    let mut acknowledged = 0;
+    let mut acknowledged = Vec::new();
     for handle in clients {
-        acknowledged += handle.await.expect("client task");
+        acknowledged.extend(handle.await.expect("client task"));
     }
     trace.record(
         elapsed(),
         "clients",
-        format_args!("{acknowledged} writes acknowledged"),
+        format_args!("{} writes acknowledged", acknowledged.len()),
     );
     assert!(
-        acknowledged >= CLIENTS * WRITES_PER_CLIENT * 9 / 10,
-        "too few writes got through: {acknowledged}"
+        acknowledged.len() as u64 >= CLIENTS * WRITES_PER_CLIENT * 9 / 10,
+        "too few writes got through: {}",
+        acknowledged.len()
     );
 
     #[allow(clippy::disallowed_methods)] // a debugging switch: print the whole trace
@@ -271,25 +351,50 @@ async fn scenario() -> (u64, History<OmOp, OmOutcome>) {
         "cluster",
         format_args!("converged at index {index}"),
     );
-    check_acknowledged_writes(&cluster);
+    check_acknowledged_writes(&cluster, &trace, acknowledged).await;
     (trace.fingerprint(), recorder.history())
 }
 
-/// Every client's volume exists with its buckets: acknowledged creates survived every fault.
-fn check_acknowledged_writes(cluster: &SimCluster) {
-    let node = cluster.node(1).expect("node 1 runs");
-    for number in 1..=CLIENTS {
-        let listed = node.applier().read(&OmRequest::ListBuckets {
-            volume: format!("vol-{number}"),
-            prefix: String::new(),
-            start: String::new(),
-            max: 100,
-        });
-        let Ok(Ok(OmResponse::Buckets(buckets))) = listed else {
-            panic!("client {number}'s volume: {listed:?}")
-        };
-        assert!(!buckets.is_empty(), "client {number}'s buckets are missing");
-    }
+/// Every acknowledged volume, bucket and committed key is found by a read through a client of
+/// the converged cluster: acknowledged writes survived every fault.
+async fn check_acknowledged_writes(
+    cluster: &std::sync::Arc<SimCluster>,
+    trace: &Trace,
+    acknowledged: Vec<Acknowledged>,
+) {
+    let reader_cluster = cluster.clone();
+    let count = acknowledged.len();
+    let missing = client_host(CLIENTS + 2)
+        .spawn(async move {
+            let mut reader = client(&reader_cluster);
+            let mut missing = Vec::new();
+            for write in acknowledged {
+                let answer = reader.call(write.0.clone()).await;
+                let found = answer
+                    .as_ref()
+                    .is_ok_and(|answer| write.is_found_in(answer));
+                if !found {
+                    missing.push(format!("{:?} -> {answer:?}", write.0));
+                }
+            }
+            missing
+        })
+        .await
+        .expect("reader task");
+    trace.record(
+        elapsed(),
+        "reader",
+        format_args!(
+            "{} of {count} acknowledged writes found",
+            count - missing.len()
+        ),
+    );
+    assert!(
+        missing.is_empty(),
+        "{} of {count} acknowledged writes are missing:\n{}",
+        missing.len(),
+        missing.join("\n")
+    );
 }
 
 /// The clients' history must be linearizable; a refuted one is drawn as an HTML timeline.

@@ -2,7 +2,7 @@
 //! nodes, keeps serving writes throughout, and the remaining members converge.
 #![cfg(madsim)]
 
-use om_server::om::{OmRequest, OmResponse, Quota};
+use om_server::om::{OmRequest, OmResponse, OmResult, Quota};
 use om_sim::cluster::SimCluster;
 use om_sim::scenario::{
     client_host, for_each_seed, pinned_client, seeds, stored_state, wait_until,
@@ -10,17 +10,22 @@ use om_sim::scenario::{
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-async fn write(host: &madsim::runtime::NodeHandle, target: u64, name: &str) -> bool {
-    let create = OmRequest::CreateVolume {
+/// Sends `request` to node `target` from `host`, through a new client instance.
+async fn call(host: &madsim::runtime::NodeHandle, target: u64, request: OmRequest) -> OmResult {
+    let described = format!("{request:?} on node {target}");
+    let answer = host
+        .spawn(async move { pinned_client(target).call(request).await })
+        .await
+        .unwrap();
+    answer.unwrap_or_else(|unavailable| panic!("{described}: {unavailable}"))
+}
+
+fn create(name: &str) -> OmRequest {
+    OmRequest::CreateVolume {
         volume: name.into(),
         owner: "o".into(),
         quota: Quota::default(),
-    };
-    let answer = host
-        .spawn(async move { pinned_client(target, 1).call(create).await })
-        .await
-        .unwrap();
-    matches!(answer, Ok(Ok(OmResponse::Done)))
+    }
 }
 
 async fn scenario() {
@@ -53,7 +58,10 @@ async fn scenario() {
     };
     assert!(wait_until(Duration::from_secs(10), || leader_among(&[1]).is_some()).await);
     let leader = leader_among(&[1]).unwrap();
-    assert!(write(&host, leader, "before").await);
+    assert_eq!(
+        call(&host, leader, create("before")).await,
+        Ok(OmResponse::Done)
+    );
 
     let node = cluster.node(leader).unwrap();
     node.add_learner(4, cluster.members()[&4].clone())
@@ -74,8 +82,9 @@ async fn scenario() {
         .await
     );
     let leader = leader_among(&remaining).unwrap();
-    assert!(
-        write(&host, leader, "after").await,
+    assert_eq!(
+        call(&host, leader, create("after")).await,
+        Ok(OmResponse::Done),
         "the new group serves writes"
     );
     let voters = {
@@ -99,6 +108,23 @@ async fn scenario() {
     })
     .await;
     assert!(converged, "the remaining members hold the same tables");
+
+    // Every acknowledged write is there: read back through the leader of the new group.
+    let leader = leader_among(&remaining).expect("a leader after convergence");
+    for volume in ["before", "after"] {
+        let read = call(
+            &host,
+            leader,
+            OmRequest::VolumeInfo {
+                volume: volume.into(),
+            },
+        )
+        .await;
+        assert!(
+            matches!(read, Ok(OmResponse::Volume(ref info)) if info.name == volume),
+            "acknowledged volume {volume}: {read:?}"
+        );
+    }
 }
 
 #[test]

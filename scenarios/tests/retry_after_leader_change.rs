@@ -1,36 +1,53 @@
 //! A create is applied, its leader dies, and the client retries the same call on the new
 //! leader: the replicated retry cache answers the original success, not
 //! `VOLUME_ALREADY_EXISTS`; a new call with the same name does get `VOLUME_ALREADY_EXISTS`.
+//! The same call id with another request is not a retry: it is refused with
+//! `RETRY_REQUEST_MISMATCH` and applied nowhere. A restarted client (a new instance) has its
+//! calls applied although its call ids start at 1 again.
 #![cfg(madsim)]
 
-use om_server::om::{OmRequest, OmResponse, Quota};
-use om_server::retry_cache::Caller;
+use om_server::client::OmClient;
+use om_server::om::{OmRequest, OmResponse, OmResult, Quota};
 use om_server::store::sim_disk::CrashMode;
-use om_server::types::{CallId, ClientId};
 use om_server::OmError;
 use om_sim::scenario::{
-    agreed_leader, client, client_host, for_each_seed, seeds, start_group, wait_until,
+    agreed_leader, client, client_host, converge, for_each_seed, seeds, start_group, wait_until,
 };
 use std::time::Duration;
+
+fn create(volume: &str) -> OmRequest {
+    OmRequest::CreateVolume {
+        volume: volume.into(),
+        owner: "hadoop".into(),
+        quota: Quota::default(),
+    }
+}
+
+fn info(volume: &str) -> OmRequest {
+    OmRequest::VolumeInfo {
+        volume: volume.into(),
+    }
+}
+
+/// The answer of a call that must get one.
+async fn answer(client: &mut OmClient, request: OmRequest) -> OmResult {
+    let outcome = client.call(request.clone()).await;
+    outcome.unwrap_or_else(|unavailable| panic!("{request:?}: {unavailable}"))
+}
 
 async fn scenario() {
     let cluster = start_group(3, |_| {}).await;
     let old_leader = agreed_leader(&cluster).unwrap();
-    let create = OmRequest::CreateVolume {
-        volume: "vol".into(),
-        owner: "hadoop".into(),
-        quota: Quota::default(),
-    };
-    let caller = Caller {
-        client: ClientId(7),
-        call: CallId(1),
-    };
-
     let host = client_host(1);
-    let first_cluster = cluster.clone();
-    let (request, again) = (create.clone(), create.clone());
-    let first = host
-        .spawn(async move { client(&first_cluster, 7).call_as(caller, request).await })
+
+    // The client keeps one identity for the whole story: it moves between the host's tasks.
+    let mut retrying = client(&cluster);
+    let caller = retrying.next_caller();
+    let (mut retrying, first) = host
+        .spawn(async move {
+            let first = retrying.call_as(caller, create("vol")).await;
+            (retrying, first)
+        })
         .await
         .unwrap();
     assert_eq!(first.unwrap(), Ok(OmResponse::Done));
@@ -42,21 +59,20 @@ async fn scenario() {
     .await;
     assert!(elected, "no new leader after killing {old_leader}");
 
-    let retry_cluster = cluster.clone();
-    let (retried, fresh) = host
+    let restarted_cluster = cluster.clone();
+    let (retried, mismatched, fresh, restarted, reads) = host
         .spawn(async move {
-            let mut retrying = client(&retry_cluster, 7);
-            let retried = retrying.call_as(caller, again.clone()).await;
-            let fresh = retrying
-                .call_as(
-                    Caller {
-                        client: ClientId(7),
-                        call: CallId(2),
-                    },
-                    again,
-                )
-                .await;
-            (retried, fresh)
+            let retried = retrying.call_as(caller, create("vol")).await;
+            let mismatched = retrying.call_as(caller, create("other")).await;
+            let fresh = answer(&mut retrying, create("vol")).await;
+            // A restart: a new instance whose first call is call 1 again.
+            let mut restarted = client(&restarted_cluster);
+            let created = answer(&mut restarted, create("after-restart")).await;
+            let reads = (
+                answer(&mut restarted, info("other")).await,
+                answer(&mut restarted, info("after-restart")).await,
+            );
+            (retried, mismatched, fresh, created, reads)
         })
         .await
         .unwrap();
@@ -66,10 +82,36 @@ async fn scenario() {
         "the retry answers the original success"
     );
     assert_eq!(
-        fresh.unwrap(),
+        mismatched.unwrap(),
+        Err(OmError::RetryRequestMismatch),
+        "the same call id with another request is refused"
+    );
+    assert_eq!(
+        fresh,
         Err(OmError::VolumeAlreadyExists),
         "a new call is a new create"
     );
+    assert_eq!(
+        restarted,
+        Ok(OmResponse::Done),
+        "a restarted client's call 1 is applied"
+    );
+    assert_eq!(
+        reads.0,
+        Err(OmError::VolumeNotFound),
+        "the refused create was applied nowhere"
+    );
+    assert!(
+        matches!(reads.1, Ok(OmResponse::Volume(_))),
+        "the restarted client's volume: {:?}",
+        reads.1
+    );
+
+    // The refusal is a replicated result: every replica, the old leader too, holds the same.
+    cluster.restart(old_leader);
+    converge(&cluster, Duration::from_secs(30))
+        .await
+        .unwrap_or_else(|reason| panic!("{reason}"));
 }
 
 #[test]

@@ -24,7 +24,7 @@ async fn scenario() {
     let writer_cluster = cluster.clone();
     client_host(1)
         .spawn(async move {
-            let mut client = client(&writer_cluster, 1);
+            let mut client = client(&writer_cluster);
             let volume = OmRequest::CreateVolume {
                 volume: "vol".into(),
                 owner: "o".into(),
@@ -72,6 +72,24 @@ async fn scenario() {
     assert!(
         snapshot.is_some(),
         "follower {follower} caught up without a snapshot"
+    );
+    // Every acknowledged bucket is on the follower that caught up.
+    let listed = node.applier().read(&OmRequest::ListBuckets {
+        volume: "vol".into(),
+        prefix: String::new(),
+        start: String::new(),
+        max: 1000,
+    });
+    let Ok(Ok(OmResponse::Buckets(buckets))) = listed else {
+        panic!("follower {follower}: {listed:?}")
+    };
+    let found: Vec<String> = buckets.into_iter().map(|bucket| bucket.name).collect();
+    let acknowledged: Vec<String> = (0..SNAPSHOT_ENTRIES * 4)
+        .map(|n| format!("bucket-{n:04}"))
+        .collect();
+    assert_eq!(
+        found, acknowledged,
+        "follower {follower} holds every bucket"
     );
 }
 

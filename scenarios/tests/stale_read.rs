@@ -43,7 +43,7 @@ async fn deposed_leader_answers_stale(read_option: ReadOption) -> bool {
                 owner: "o".into(),
                 quota: Quota::default(),
             };
-            client(&writer_cluster, 1).call(create).await
+            client(&writer_cluster).call(create).await
         })
         .await
         .unwrap();
@@ -56,7 +56,7 @@ async fn deposed_leader_answers_stale(read_option: ReadOption) -> bool {
     // Ask the deposed leader; it still believes it leads until it learns otherwise.
     let read = host
         .spawn(async move {
-            pinned_client(deposed, 2)
+            pinned_client(deposed)
                 .call(OmRequest::VolumeInfo {
                     volume: "fresh".into(),
                 })

@@ -20,7 +20,6 @@ mod bench {
     use om_server::raft::{NodeAddress, NodeId};
     use om_server::store::sled::SledStore;
     use om_server::transport::TransportLimits;
-    use om_server::types::ClientId;
     use std::collections::BTreeMap;
     use std::net::SocketAddr;
     use std::time::{Duration, Instant};
@@ -33,13 +32,13 @@ mod bench {
             .port()
     }
 
-    fn client(id: u64, nodes: &[(NodeId, SocketAddr)]) -> OmClient {
+    fn client(nodes: &[(NodeId, SocketAddr)]) -> OmClient {
         let policy = FailoverPolicy {
             attempts_max: 100,
             wait_between_retries: Duration::from_millis(20),
             call_timeout: Duration::from_secs(5),
         };
-        OmClient::new(ClientId(id), nodes, policy, &TransportLimits::default())
+        OmClient::new(nodes, policy, &TransportLimits::default())
     }
 
     async fn run(writes: u64, clients: u64) {
@@ -72,14 +71,14 @@ mod bench {
             quota: Quota::default(),
         };
         assert_eq!(
-            client(0, &addresses).call(volume).await.unwrap(),
+            client(&addresses).call(volume).await.unwrap(),
             Ok(OmResponse::Done)
         );
 
         let started = Instant::now();
         let mut tasks = Vec::new();
         for number in 1..=clients {
-            let mut client = client(number, &addresses);
+            let mut client = client(&addresses);
             let per_client = writes / clients;
             tasks.push(tokio::spawn(async move {
                 for n in 0..per_client {

@@ -71,7 +71,8 @@ impl<S: Store> Applier<S> {
     }
 
     /// Applies an entry on behalf of `caller`: a call already applied gets its recorded answer
-    /// and changes nothing; a new one is applied and its answer recorded in the same batch.
+    /// (or `RETRY_REQUEST_MISMATCH` when its request is not the one applied) and changes
+    /// nothing; a new one is applied and its answer recorded in the same batch.
     /// Retry-cache rows older than `retry_expiry_ms` (entry time) are evicted as it goes.
     pub async fn apply_request(
         &self,
@@ -91,7 +92,7 @@ impl<S: Store> Applier<S> {
         crate::buggify::delay("applier: before apply").await;
         let view = self.view();
         if let Some(recorded) = caller
-            .map(|caller| retry_cache::lookup(&view, caller))
+            .map(|caller| retry_cache::lookup(&view, caller, &entry.request))
             .transpose()?
             .flatten()
         {
@@ -101,7 +102,12 @@ impl<S: Store> Applier<S> {
         let (result, mut writes) = om::apply(&view, entry)?;
         if let Some(caller) = caller {
             writes.extend(retry_cache::expire(&view, entry.time, retry_expiry_ms)?);
-            writes.extend(retry_cache::record(caller, entry.time, &result));
+            writes.extend(retry_cache::record(
+                caller,
+                entry.time,
+                &entry.request,
+                &result,
+            ));
         }
         self.apply_writes(applied, writes, None).await?;
         Ok(result)

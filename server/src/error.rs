@@ -20,6 +20,9 @@ pub enum OmError {
     KeyAlreadyExists,
     QuotaExceeded,
     InvalidRequest,
+    /// A call (client id, call id) already applied came again with a different request: ids
+    /// were reused. Nothing is applied; the recorded answer stays for true retries.
+    RetryRequestMismatch,
     /// Ozone's `OMNotLeaderException`: the leader's node id and address when known.
     NotLeader {
         leader_id: Option<u64>,
@@ -48,6 +51,7 @@ impl OmError {
             OmError::KeyAlreadyExists => "KEY_ALREADY_EXISTS",
             OmError::QuotaExceeded => "QUOTA_EXCEEDED",
             OmError::InvalidRequest => "INVALID_REQUEST",
+            OmError::RetryRequestMismatch => "RETRY_REQUEST_MISMATCH",
             OmError::NotLeader { .. } => "NOT_LEADER",
             OmError::LeaderNotReady => "LEADER_NOT_READY",
             OmError::InternalError(_) => "INTERNAL_ERROR",

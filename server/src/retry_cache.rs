@@ -1,17 +1,20 @@
 //! The replicated retry cache: (client id, call id) -> the response of an applied request.
 //!
 //! A client that times out retries the same call, maybe on a new leader; apply finds the call's
-//! recorded response and answers it again instead of applying twice. Rows live in
-//! `Table::RetryCache`, written in the same batch as the request's own writes, so the cache is
-//! flushed, snapshotted and restored with the metadata it describes. Entries expire after
-//! `expiry_ms` of leader-stamped time; each apply evicts a bounded number of expired rows, in
-//! time order, so every replica evicts the same rows at the same index.
+//! recorded response and answers it again instead of applying twice. The record also holds a
+//! digest of the applied request: a call found with a different request is a reused id, not a
+//! retry, and is refused with `RETRY_REQUEST_MISMATCH` (nothing applied, on every replica).
+//! Rows live in `Table::RetryCache`, written in the same batch as the request's own writes, so
+//! the cache is flushed, snapshotted and restored with the metadata it describes. Entries
+//! expire after `expiry_ms` of leader-stamped time; each apply evicts a bounded number of
+//! expired rows, in time order, so every replica evicts the same rows at the same index.
 
-use crate::error::StoreError;
-use crate::om::{MetadataView, OmResult};
+use crate::error::{OmError, StoreError};
+use crate::om::{MetadataView, OmRequest, OmResult};
 use crate::store::{Table, TableWrite};
 use crate::types::{CallId, ClientId, TimeMs};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 /// `ozone.om.ha.raft.server.retrycache.expirytime` default.
 pub const RETRY_CACHE_EXPIRY_MS_DEFAULT: u64 = 300_000;
@@ -22,6 +25,9 @@ pub const EXPIRED_PER_APPLY_MAX: usize = 16;
 const CALL_PREFIX: &[u8] = b"c/";
 const EXPIRY_PREFIX: &[u8] = b"t/";
 
+/// Bytes of a caller in a row key: client id (16), then call id (8), most significant first.
+const CALLER_BYTES: usize = 24;
+
 /// Who made a call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Caller {
@@ -29,17 +35,35 @@ pub struct Caller {
     pub call: CallId,
 }
 
+/// SHA-256 of a request's encoding: what a retry must match.
+type RequestDigest = [u8; 32];
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 struct RetryRecord {
     time: TimeMs,
+    request: RequestDigest,
     result: OmResult,
 }
 
-fn caller_bytes(caller: Caller) -> [u8; 16] {
-    let mut bytes = [0; 16];
-    bytes[..8].copy_from_slice(&caller.client.0.to_be_bytes());
-    bytes[8..].copy_from_slice(&caller.call.0.to_be_bytes());
+fn request_digest(request: &OmRequest) -> RequestDigest {
+    let bytes = bincode::serialize(request).expect("requests serialize");
+    Sha256::digest(bytes).into()
+}
+
+fn caller_bytes(caller: Caller) -> [u8; CALLER_BYTES] {
+    let mut bytes = [0; CALLER_BYTES];
+    bytes[..16].copy_from_slice(&caller.client.to_bytes());
+    bytes[16..].copy_from_slice(&caller.call.0.to_be_bytes());
     bytes
+}
+
+fn caller_of(bytes: &[u8]) -> Option<Caller> {
+    let bytes: &[u8; CALLER_BYTES] = bytes.try_into().ok()?;
+    let (client, call) = bytes.split_at(16);
+    Some(Caller {
+        client: ClientId::from_bytes(client.try_into().ok()?),
+        call: CallId(u64::from_be_bytes(call.try_into().ok()?)),
+    })
 }
 
 fn call_row(caller: Caller) -> Vec<u8> {
@@ -51,20 +75,45 @@ fn expiry_row(time: TimeMs, caller: Caller) -> Vec<u8> {
     [EXPIRY_PREFIX, &time.0.to_be_bytes(), &caller_bytes(caller)].concat()
 }
 
-/// The recorded answer of `caller`'s call, if it was applied.
-pub fn lookup<V: MetadataView>(view: &V, caller: Caller) -> Result<Option<OmResult>, StoreError> {
+/// The time and caller an expiry row names; `None` when the key is not one.
+fn parse_expiry_row(key: &[u8]) -> Option<(TimeMs, Caller)> {
+    let rest = key.strip_prefix(EXPIRY_PREFIX)?;
+    let (time, caller) = rest.split_at_checked(8)?;
+    Some((
+        TimeMs(u64::from_be_bytes(time.try_into().ok()?)),
+        caller_of(caller)?,
+    ))
+}
+
+/// The answer for `caller`'s call of `request`, if the call was applied: its recorded answer
+/// when the request is the one applied, `RETRY_REQUEST_MISMATCH` when it is another.
+pub fn lookup<V: MetadataView>(
+    view: &V,
+    caller: Caller,
+    request: &OmRequest,
+) -> Result<Option<OmResult>, StoreError> {
     let Some(bytes) = view.get(Table::RetryCache, &call_row(caller))? else {
         return Ok(None);
     };
     let record: RetryRecord = bincode::deserialize(&bytes)
         .map_err(|error| StoreError::Corrupt(format!("retry cache row: {error}")))?;
+    if record.request != request_digest(request) {
+        return Ok(Some(Err(OmError::RetryRequestMismatch)));
+    }
     Ok(Some(record.result))
 }
 
-/// The writes that record `result` as the answer of `caller`'s call applied at `time`.
-pub fn record(caller: Caller, time: TimeMs, result: &OmResult) -> [TableWrite; 2] {
+/// The writes that record `result` as the answer of `caller`'s call of `request`, applied at
+/// `time`.
+pub fn record(
+    caller: Caller,
+    time: TimeMs,
+    request: &OmRequest,
+    result: &OmResult,
+) -> [TableWrite; 2] {
     let record = RetryRecord {
         time,
+        request: request_digest(request),
         result: result.clone(),
     };
     let value = bincode::serialize(&record).expect("retry records serialize");
@@ -99,15 +148,12 @@ pub fn expire<V: MetadataView>(
     )?;
     let mut writes = Vec::new();
     for (key, _) in rows {
-        let time = u64::from_be_bytes(key[2..10].try_into().expect("expiry rows hold a time"));
-        if time >= cutoff {
+        let (time, caller) = parse_expiry_row(&key)
+            .ok_or_else(|| StoreError::Corrupt(format!("retry cache expiry row {key:?}")))?;
+        if time.0 >= cutoff {
             break;
         }
-        let client = ClientId(u64::from_be_bytes(
-            key[10..18].try_into().expect("client id"),
-        ));
-        let call = CallId(u64::from_be_bytes(key[18..26].try_into().expect("call id")));
-        for row in [key.clone(), call_row(Caller { client, call })] {
+        for row in [key, call_row(caller)] {
             writes.push(TableWrite {
                 table: Table::RetryCache,
                 key: row,
@@ -122,34 +168,37 @@ pub fn expire<V: MetadataView>(
 mod tests {
     use super::*;
     use crate::om::view::MemoryTables;
-    use crate::om::OmResponse;
-    use crate::OmError;
+    use crate::om::{OmResponse, Quota};
 
-    fn caller(client: u64, call: u64) -> Caller {
+    fn caller(client: u128, call: u64) -> Caller {
         Caller {
             client: ClientId(client),
             call: CallId(call),
         }
     }
 
+    fn create(volume: &str) -> OmRequest {
+        OmRequest::CreateVolume {
+            volume: volume.into(),
+            owner: "o".into(),
+            quota: Quota::default(),
+        }
+    }
+
     #[test]
     fn records_answers_and_expires_them_in_time_order() {
         let mut tables = MemoryTables::default();
-        tables.write(&record(caller(1, 1), TimeMs(1_000), &Ok(OmResponse::Done)));
-        tables.write(&record(
-            caller(2, 7),
-            TimeMs(2_000),
-            &Err(OmError::VolumeAlreadyExists),
-        ));
+        let (first, second) = (create("a"), create("b"));
+        let done = Ok(OmResponse::Done);
+        tables.write(&record(caller(1, 1), TimeMs(1_000), &first, &done));
+        let exists = Err(OmError::VolumeAlreadyExists);
+        tables.write(&record(caller(2, 7), TimeMs(2_000), &second, &exists));
+        assert_eq!(lookup(&tables, caller(1, 1), &first).unwrap(), Some(done));
         assert_eq!(
-            lookup(&tables, caller(1, 1)).unwrap(),
-            Some(Ok(OmResponse::Done))
+            lookup(&tables, caller(2, 7), &second).unwrap(),
+            Some(exists)
         );
-        assert_eq!(
-            lookup(&tables, caller(2, 7)).unwrap(),
-            Some(Err(OmError::VolumeAlreadyExists))
-        );
-        assert_eq!(lookup(&tables, caller(1, 2)).unwrap(), None);
+        assert_eq!(lookup(&tables, caller(1, 2), &first).unwrap(), None);
 
         assert!(
             expire(&tables, TimeMs(1_000 + 500), 500)
@@ -159,7 +208,41 @@ mod tests {
         );
         let expired = expire(&tables, TimeMs(1_000 + 501), 500).unwrap();
         tables.write(&expired);
-        assert_eq!(lookup(&tables, caller(1, 1)).unwrap(), None);
-        assert!(lookup(&tables, caller(2, 7)).unwrap().is_some());
+        assert_eq!(lookup(&tables, caller(1, 1), &first).unwrap(), None);
+        assert!(lookup(&tables, caller(2, 7), &second).unwrap().is_some());
+    }
+
+    #[test]
+    fn a_call_found_with_another_request_is_refused_and_the_record_stays() {
+        let mut tables = MemoryTables::default();
+        let applied = create("a");
+        tables.write(&record(
+            caller(1, 1),
+            TimeMs(1),
+            &applied,
+            &Ok(OmResponse::Done),
+        ));
+        let before = tables.clone();
+        assert_eq!(
+            lookup(&tables, caller(1, 1), &create("b")).unwrap(),
+            Some(Err(OmError::RetryRequestMismatch))
+        );
+        assert_eq!(tables, before, "a lookup changes nothing");
+        assert_eq!(
+            lookup(&tables, caller(1, 1), &applied).unwrap(),
+            Some(Ok(OmResponse::Done)),
+            "the true retry still gets the recorded answer"
+        );
+    }
+
+    #[test]
+    fn keys_hold_all_128_bits_of_the_client_id() {
+        let high = caller(1 << 100, 3);
+        let low = caller(1, 3);
+        assert_ne!(call_row(high), call_row(low));
+        let row = expiry_row(TimeMs(9), high);
+        assert_eq!(row.len(), EXPIRY_PREFIX.len() + 8 + CALLER_BYTES);
+        assert_eq!(parse_expiry_row(&row), Some((TimeMs(9), high)));
+        assert_eq!(parse_expiry_row(&row[..row.len() - 1]), None);
     }
 }

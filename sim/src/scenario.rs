@@ -9,7 +9,7 @@ use om_server::om::{OmRequest, OmResult};
 use om_server::raft::NodeId;
 use om_server::store::{Store, Table};
 use om_server::transport::TransportLimits;
-use om_server::types::{ClientId, LogIndex};
+use om_server::types::LogIndex;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
@@ -56,8 +56,9 @@ pub fn client_host(number: u64) -> madsim::runtime::NodeHandle {
         .build()
 }
 
-/// A client of the whole cluster that retries quickly (simulated time is cheap).
-pub fn client(cluster: &SimCluster, id: u64) -> OmClient {
+/// A new client instance (its own random id, drawn from the seed) of the whole cluster that
+/// retries quickly (simulated time is cheap).
+pub fn client(cluster: &SimCluster) -> OmClient {
     let nodes: Vec<(NodeId, SocketAddr)> = cluster
         .ids()
         .into_iter()
@@ -68,7 +69,7 @@ pub fn client(cluster: &SimCluster, id: u64) -> OmClient {
         wait_between_retries: Duration::from_millis(100),
         call_timeout: Duration::from_secs(1),
     };
-    OmClient::new(ClientId(id), &nodes, policy, &TransportLimits::default())
+    OmClient::new(&nodes, policy, &TransportLimits::default())
 }
 
 /// How a call ended, for the trace: an answer's code, or unknown.
@@ -97,7 +98,7 @@ pub async fn traced_call(
     recorder: &Recorder,
     request: OmRequest,
 ) -> Result<OmResult, om_server::client::Unavailable> {
-    let name = format!("client{}", client.id().0);
+    let name = format!("client{}", recorder.process(client.id()));
     let invoked = elapsed();
     let outcome = client.call(request.clone()).await;
     let completed = elapsed();
@@ -107,7 +108,7 @@ pub async fn traced_call(
         format_args!("{request:?} -> {}", outcome_label(&outcome)),
     );
     recorder.record(
-        client.id().0,
+        client.id(),
         invoked.as_nanos() as u64,
         completed.as_nanos() as u64,
         &request,
@@ -235,15 +236,15 @@ pub async fn start_group(
     cluster
 }
 
-/// A client that talks to node `target` only, with one attempt per call.
-pub fn pinned_client(target: NodeId, id: u64) -> OmClient {
+/// A new client instance (its own random id) that talks to node `target` only, with one
+/// attempt per call.
+pub fn pinned_client(target: NodeId) -> OmClient {
     let policy = FailoverPolicy {
         attempts_max: 1,
         wait_between_retries: Duration::ZERO,
         call_timeout: Duration::from_secs(1),
     };
     OmClient::new(
-        ClientId(id),
         &[(target, client_address(target))],
         policy,
         &TransportLimits::default(),

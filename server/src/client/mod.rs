@@ -43,8 +43,20 @@ pub struct OmClient {
 }
 
 impl OmClient {
-    /// A client of the service made of `nodes` (node id, client address).
+    /// A client of the service made of `nodes` (node id, client address), with a fresh random
+    /// id ([`ClientId::random`]): no other client instance, before or after, shares it.
     pub fn new(
+        nodes: &[(NodeId, SocketAddr)],
+        policy: FailoverPolicy,
+        limits: &TransportLimits,
+    ) -> OmClient {
+        OmClient::with_id(ClientId::random(), nodes, policy, limits)
+    }
+
+    /// Test use only: a client with the given id. Two live instances with one id, or a
+    /// restarted client reusing its old id, would have new calls answered from the retry cache
+    /// (as `RETRY_REQUEST_MISMATCH` when the request differs) instead of applied.
+    pub fn with_id(
         id: ClientId,
         nodes: &[(NodeId, SocketAddr)],
         policy: FailoverPolicy,
@@ -75,15 +87,22 @@ impl OmClient {
 
     /// Sends `request` with a new call id until a node answers it or the budget runs out.
     pub async fn call(&mut self, request: OmRequest) -> Result<OmResult, Unavailable> {
+        let caller = self.next_caller();
+        self.call_as(caller, request).await
+    }
+
+    /// Takes this client's next call id, for a call sent (and maybe retried) with `call_as`.
+    pub fn next_caller(&mut self) -> Caller {
         let caller = Caller {
             client: self.id,
             call: CallId(self.next_call),
         };
         self.next_call += 1;
-        self.call_as(caller, request).await
+        caller
     }
 
-    /// Sends `request` as `caller` (a retry of an earlier call reuses its caller).
+    /// Sends `request` as `caller` (a retry of an earlier call reuses its caller, and its
+    /// request: the same caller with another request is refused with `RETRY_REQUEST_MISMATCH`).
     pub async fn call_as(
         &mut self,
         caller: Caller,
@@ -127,4 +146,51 @@ impl OmClient {
 
 fn describe(target: NodeId, error: &TransportError) -> String {
     format!("node {target}: {error}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The ids of two client instances made one after the other (a client and its restart).
+    fn two_client_ids() -> (ClientId, ClientId) {
+        let nodes = [(1, SocketAddr::from(([127, 0, 0, 1], 9862)))];
+        let make = || {
+            OmClient::new(
+                &nodes,
+                FailoverPolicy::default(),
+                &TransportLimits::default(),
+            )
+            .id()
+        };
+        (make(), make())
+    }
+
+    fn assert_distinct_and_wide((first, second): (ClientId, ClientId)) {
+        assert_ne!(first, second, "a restarted client gets a new id");
+        // Both under 2^64 by chance: probability 2^-128.
+        assert!(
+            first.0.max(second.0) > u128::from(u64::MAX),
+            "{first} {second}"
+        );
+    }
+
+    #[cfg(not(madsim))]
+    #[test]
+    fn every_client_instance_draws_its_own_id() {
+        assert_distinct_and_wide(two_client_ids());
+    }
+
+    #[cfg(madsim)]
+    #[test]
+    fn every_client_instance_draws_its_own_id_and_a_replay_draws_the_same() {
+        let draw = |seed| {
+            madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default())
+                .block_on(async { two_client_ids() })
+        };
+        let ids = draw(7);
+        assert_distinct_and_wide(ids);
+        assert_eq!(draw(7), ids, "the seed decides the ids");
+        assert_ne!(draw(8), ids);
+    }
 }

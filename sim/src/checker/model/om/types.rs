@@ -290,10 +290,14 @@ pub enum OmErrorCode {
     KeyAlreadyExists,
     QuotaExceeded,
     InvalidRequest,
+    /// The server's refusal of a reused (client id, call id) carrying another request. The
+    /// model never answers it: with unique client ids it cannot happen, so a history holding
+    /// it is refuted by the linearizability check instead of passing as a normal outcome.
+    RetryRequestMismatch,
 }
 
 impl OmErrorCode {
-    /// Every code, for conversions and tests.
+    /// Every code the model answers, for conversions and tests.
     pub const ALL: [OmErrorCode; 13] = [
         OmErrorCode::InvalidVolumeName,
         OmErrorCode::VolumeAlreadyExists,
@@ -309,6 +313,9 @@ impl OmErrorCode {
         OmErrorCode::QuotaExceeded,
         OmErrorCode::InvalidRequest,
     ];
+
+    /// Codes the server may answer and the model never does: a history holding one is wrong.
+    pub const NEVER_ANSWERED: [OmErrorCode; 1] = [OmErrorCode::RetryRequestMismatch];
 
     /// Ozone's name for the code.
     pub fn code(self) -> &'static str {
@@ -326,13 +333,14 @@ impl OmErrorCode {
             OmErrorCode::KeyAlreadyExists => "KEY_ALREADY_EXISTS",
             OmErrorCode::QuotaExceeded => "QUOTA_EXCEEDED",
             OmErrorCode::InvalidRequest => "INVALID_REQUEST",
+            OmErrorCode::RetryRequestMismatch => "RETRY_REQUEST_MISMATCH",
         }
     }
 
     /// The code with Ozone's name `code`.
     pub fn from_code(code: &str) -> Option<OmErrorCode> {
-        OmErrorCode::ALL
-            .into_iter()
+        (OmErrorCode::ALL.into_iter())
+            .chain(OmErrorCode::NEVER_ANSWERED)
             .find(|candidate| candidate.code() == code)
     }
 }
