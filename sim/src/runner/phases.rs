@@ -14,7 +14,7 @@ use crate::nemesis;
 use crate::recorder::Recorder;
 use crate::scenario::{client_host, converge, elapsed, stored_state, wait_until};
 use crate::trace::Trace;
-use crate::workload::client::{ClientContext, Identities};
+use crate::workload::client::ClientContext;
 use crate::workload::generate::read_back;
 use madsim::rand::Rng;
 use om_server::client::{FailoverPolicy, OmClient};
@@ -22,7 +22,6 @@ use om_server::node::NodeConfig;
 use om_server::om::{OmRequest, Quota};
 use om_server::store::sim_disk::CrashMode;
 use om_server::transport::TransportLimits;
-use om_server::types::ClientId;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -175,7 +174,6 @@ async fn simulate(case: Case, print_trace: bool) -> Simulated {
     let context = ClientContext {
         world: world.clone(),
         recorder: recorder.clone(),
-        identities: Arc::new(Identities::default()),
         policy: case.config.client.clone(),
         read_option: case.config.knobs.read_option,
     };
@@ -194,7 +192,7 @@ async fn simulate(case: Case, print_trace: bool) -> Simulated {
 
     let mut violations = Vec::new();
     let live_host = &hosts[hosts.len() - 2];
-    if let Err(reason) = liveness(&world, &case, live_host, &recorder, &context.identities).await {
+    if let Err(reason) = liveness(&world, &case, live_host, &recorder).await {
         violations.push(Violation::new(Property::Liveness, reason));
     }
     let finished = wait_for_clients(clients, Duration::from_secs(600)).await;
@@ -253,7 +251,6 @@ async fn liveness(
     case: &Case,
     host: &madsim::runtime::NodeHandle,
     recorder: &Recorder,
-    identities: &Identities,
 ) -> Result<(), String> {
     let bound = Duration::from_millis(case.config.liveness_ms);
     let deadline = elapsed() + bound;
@@ -266,10 +263,9 @@ async fn liveness(
     }
     let writes = case.config.liveness_writes;
     let (world, recorder) = (world.clone(), recorder.clone());
-    let process = identities.next();
     let answered = host
         .spawn(async move {
-            let mut client = patient_client(&world.cluster, process);
+            let mut client = patient_client(&world.cluster);
             let mut answered = 0;
             for n in 0..writes {
                 let request = OmRequest::CreateVolume {
@@ -291,7 +287,7 @@ async fn liveness(
                     format_args!("{request:?} -> {label}"),
                 );
                 recorder.record(
-                    process,
+                    client.id(),
                     invoked.as_nanos() as u64,
                     elapsed().as_nanos() as u64,
                     &request,
@@ -339,7 +335,7 @@ fn raft_states(cluster: &SimCluster) -> String {
 }
 
 /// A client that keeps trying (the liveness bound is enforced by a timeout around it).
-fn patient_client(cluster: &SimCluster, id: u64) -> OmClient {
+fn patient_client(cluster: &SimCluster) -> OmClient {
     let nodes: Vec<_> = (cluster.ids().into_iter())
         .map(|node| (node, client_address(node)))
         .collect();
@@ -348,7 +344,7 @@ fn patient_client(cluster: &SimCluster, id: u64) -> OmClient {
         wait_between_retries: Duration::from_millis(50),
         call_timeout: Duration::from_secs(1),
     };
-    OmClient::new(ClientId(id), &nodes, policy, &TransportLimits::default())
+    OmClient::new(&nodes, policy, &TransportLimits::default())
 }
 
 async fn wait_for_clients(clients: Vec<madsim::task::JoinHandle<()>>, bound: Duration) -> bool {
@@ -408,8 +404,7 @@ async fn recover(world: &World, cluster: &SimCluster) -> Result<u64, Violation> 
 
 /// Reads every name once (they go into the history: a lost acknowledged write contradicts it).
 async fn read_everything(context: &ClientContext) {
-    let process = context.identities.next();
-    let mut client = patient_client(&context.world.cluster, process);
+    let mut client = patient_client(&context.world.cluster);
     for request in read_back() {
         let invoked = elapsed();
         let outcome = client.call(request.clone()).await;
@@ -419,7 +414,7 @@ async fn read_everything(context: &ClientContext) {
             format_args!("{request:?} -> {outcome:?}"),
         );
         context.recorder.record(
-            process,
+            client.id(),
             invoked.as_nanos() as u64,
             elapsed().as_nanos() as u64,
             &request,

@@ -16,42 +16,24 @@ use crate::scenario::elapsed;
 use om_server::client::{FailoverPolicy, OmClient, Unavailable};
 use om_server::node::ReadOption;
 use om_server::om::{OmRequest, OmResponse, OmResult};
-use om_server::retry_cache::Caller;
 use om_server::transport::TransportLimits;
-use om_server::types::{CallId, ClientId};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// Hands out client identities: every instance (a restart too) is a new process.
-#[derive(Default)]
-pub struct Identities {
-    next: AtomicU64,
-}
-
-impl Identities {
-    pub fn next(&self) -> u64 {
-        self.next.fetch_add(1, Ordering::Relaxed) + 1
-    }
-}
 
 /// Everything a client needs from the run.
 #[derive(Clone)]
 pub struct ClientContext {
     pub world: Arc<World>,
     pub recorder: Recorder,
-    pub identities: Arc<Identities>,
     pub policy: ClientPolicy,
     pub read_option: ReadOption,
 }
 
-/// One client process: its library instance and its call counter.
+/// One client process (a new random id per instance, as Ozone's UUID).
 struct Instance {
-    process: u64,
     client: OmClient,
-    /// Reads pinned to one node (a follower read when it does not lead).
+    /// Reads pinned to one node (a follower read when it does not lead), same client id.
     pinned: Option<OmClient>,
-    next_call: u64,
 }
 
 impl ClientContext {
@@ -64,32 +46,25 @@ impl ClientContext {
     }
 
     fn instance(&self, reads: ReadRoute) -> Instance {
-        let process = self.identities.next();
         let nodes: Vec<_> = (self.world.cluster.ids().into_iter())
             .map(|id| (id, client_address(id)))
             .collect();
         let limits = TransportLimits::default();
         let client = OmClient::new(
-            ClientId(process),
             &nodes,
             self.failover_policy(self.policy.attempts_max),
             &limits,
         );
         let pinned = match reads {
             ReadRoute::Leader => None,
-            ReadRoute::Node(id) => Some(OmClient::new(
-                ClientId(process),
+            ReadRoute::Node(id) => Some(OmClient::with_id(
+                client.id(),
                 &[(id, client_address(id))],
                 self.failover_policy(1),
                 &limits,
             )),
         };
-        Instance {
-            process,
-            client,
-            pinned,
-            next_call: 1,
-        }
+        Instance { client, pinned }
     }
 
     fn trace_call(
@@ -104,7 +79,7 @@ impl ClientContext {
         };
         self.world.trace.record(
             elapsed(),
-            &format!("client{}", instance.process),
+            &format!("client{}", self.recorder.process(instance.client.id())),
             format_args!("{request:?} -> {answer}"),
         );
     }
@@ -155,11 +130,7 @@ impl ClientContext {
     async fn read(&self, instance: &mut Instance, request: OmRequest) {
         let epoch = self.world.disruption_epoch();
         let invoked = elapsed();
-        let caller = Caller {
-            client: ClientId(instance.process),
-            call: CallId(instance.next_call),
-        };
-        instance.next_call += 1;
+        let caller = instance.client.next_caller();
         let client = instance.pinned.as_mut().unwrap_or(&mut instance.client);
         let outcome = client.call_as(caller, request.clone()).await;
         self.trace_call(instance, &request, &outcome);
@@ -170,7 +141,7 @@ impl ClientContext {
         let answered =
             matches!(&outcome, Ok(result) if crate::recorder::model_outcome(result).is_some());
         if judged && answered {
-            self.record(instance.process, invoked, &request, &outcome);
+            self.record(instance, invoked, &request, &outcome);
         }
     }
 
@@ -183,30 +154,26 @@ impl ClientContext {
         retry: bool,
     ) -> Result<OmResult, Unavailable> {
         let invoked = elapsed();
-        let caller = Caller {
-            client: ClientId(instance.process),
-            call: CallId(instance.next_call),
-        };
-        instance.next_call += 1;
+        let caller = instance.client.next_caller();
         let mut outcome = instance.client.call_as(caller, request.clone()).await;
         self.trace_call(instance, &request, &outcome);
         if outcome.is_err() && retry {
             outcome = instance.client.call_as(caller, request.clone()).await;
             self.trace_call(instance, &request, &outcome);
         }
-        self.record(instance.process, invoked, &request, &outcome);
+        self.record(instance, invoked, &request, &outcome);
         outcome
     }
 
     fn record(
         &self,
-        process: u64,
+        instance: &Instance,
         invoked: Duration,
         request: &OmRequest,
         outcome: &Result<OmResult, Unavailable>,
     ) {
         self.recorder.record(
-            process,
+            instance.client.id(),
             invoked.as_nanos() as u64,
             elapsed().as_nanos() as u64,
             request,
