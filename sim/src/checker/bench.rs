@@ -37,6 +37,7 @@ struct BenchArguments {
     operations: usize,
     keys: u64,
     volumes: usize,
+    contended_operations: usize,
     seed: u64,
 }
 
@@ -58,6 +59,7 @@ pub fn run_bench(arguments: &[String]) -> i32 {
     };
     wrong += usize::from(bench_register(&arguments) != Verdict::Linearizable);
     wrong += usize::from(bench_om(&arguments) != Verdict::Linearizable);
+    wrong += usize::from(bench_om_contended(&arguments) != Verdict::Linearizable);
     if wrong > 0 {
         eprintln!("error: {wrong} verdicts differ from the expected ones");
         return EXIT_NOT_LINEARIZABLE;
@@ -71,6 +73,7 @@ fn parse_bench_arguments(arguments: &[String]) -> Result<BenchArguments, String>
         operations: 100_000,
         keys: 1000,
         volumes: 500,
+        contended_operations: 5000,
         seed: 1,
     };
     let mut iterator = arguments.iter();
@@ -86,6 +89,7 @@ fn parse_bench_arguments(arguments: &[String]) -> Result<BenchArguments, String>
             "--operations" => parsed.operations = number()? as usize,
             "--keys" => parsed.keys = number()?.max(1),
             "--volumes" => parsed.volumes = number()?.max(1) as usize,
+            "--contended-operations" => parsed.contended_operations = number()? as usize,
             "--seed" => parsed.seed = number()?,
             other => return Err(format!("unknown argument `{other}`")),
         }
@@ -199,6 +203,38 @@ fn bench_om(arguments: &BenchArguments) -> Verdict {
         "om: {} operations over {} volumes ({} parts): {} in {:.3} s",
         history.len(),
         arguments.volumes,
+        report.parts.len(),
+        report.verdict,
+        report.elapsed.as_secs_f64()
+    );
+    report.verdict
+}
+
+fn bench_om_contended(arguments: &BenchArguments) -> Verdict {
+    let mut rng = StdRng::seed_from_u64(arguments.seed);
+    let workload = OmWorkloadOptions {
+        volumes: 1,
+        list_volumes: false,
+        indeterminate_percent: 2,
+    };
+    let steps = om_steps(&mut rng, arguments.contended_operations, &workload);
+    let stretch_options = StretchOptions {
+        clients: 16,
+        spacing_ns: 10,
+        stretch_ns: 60,
+    };
+    let history = stretch(steps, &stretch_options, &mut rng);
+    let report = check(
+        &OmSpec,
+        &history,
+        &CheckOptions {
+            timeout: Some(Duration::from_secs(120)),
+            workers: 2,
+        },
+    );
+    println!(
+        "om contended: {} operations on one volume, 16 clients ({} parts): {} in {:.3} s",
+        history.len(),
         report.parts.len(),
         report.verdict,
         report.elapsed.as_secs_f64()
