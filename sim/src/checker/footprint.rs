@@ -88,11 +88,8 @@ impl Footprint {
         let (Some(mine), Some(theirs)) = (&self.accesses, &other.accesses) else {
             return true;
         };
-        mine.iter().any(|a| {
-            theirs
-                .iter()
-                .any(|b| (a.write || b.write) && a.overlaps(b))
-        })
+        mine.iter()
+            .any(|a| theirs.iter().any(|b| (a.write || b.write) && a.overlaps(b)))
     }
 
     /// True when it touches the whole state.

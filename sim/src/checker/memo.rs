@@ -258,7 +258,10 @@ mod tests {
         assert!(!memo.refutes(print(7), 0));
         memo.insert(print(7), 0b0101);
         assert!(memo.refutes(print(7), 0b0101));
-        assert!(memo.refutes(print(7), 0b1101), "a larger pool is refuted too");
+        assert!(
+            memo.refutes(print(7), 0b1101),
+            "a larger pool is refuted too"
+        );
         assert!(!memo.refutes(print(7), 0b0100), "a smaller pool is not");
         let same_low = Fingerprint {
             low: print(7).low,

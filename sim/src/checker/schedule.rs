@@ -129,9 +129,7 @@ where
         return;
     }
     std::thread::scope(|scope| {
-        let handles: Vec<_> = (1..workers)
-            .map(|_| scope.spawn(|| work(shared)))
-            .collect();
+        let handles: Vec<_> = (1..workers).map(|_| scope.spawn(|| work(shared))).collect();
         work(shared);
         for handle in handles {
             handle.join().expect("a checker worker panicked");
@@ -150,8 +148,13 @@ where
         let progress = search.run(shared.slice_steps, &budget);
         let taken = usize::try_from(search.steps() - before).unwrap_or(usize::MAX);
         shared.steps.fetch_add(taken, Ordering::Relaxed);
-        if matches!(progress, Progress::Finished(SearchOutcome::NotLinearizable(_))) {
-            shared.lowest_refuted_part.fetch_min(part, Ordering::Relaxed);
+        if matches!(
+            progress,
+            Progress::Finished(SearchOutcome::NotLinearizable(_))
+        ) {
+            shared
+                .lowest_refuted_part
+                .fetch_min(part, Ordering::Relaxed);
         }
         let mut rounds = shared.rounds.lock().expect("no worker panicked");
         rounds.running -= 1;

@@ -265,7 +265,10 @@ where
                 self.on_call(node, Resume::AfterCall)
             }
             Cursor::List(node) => {
-                debug_assert_ne!(node, self.list.tail, "a completed operation's return is ahead");
+                debug_assert_ne!(
+                    node, self.list.tail,
+                    "a completed operation's return is ahead"
+                );
                 self.on_return(node);
                 Next::Visit(Cursor::Pool {
                     position: 0,
