@@ -75,6 +75,8 @@ pub enum SearchOutcome {
     Cancelled,
 }
 
+pub static DEBUG_WRITES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+pub static DEBUG_FORCED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 /// How many search steps between two looks at the budget.
 const BUDGET_CHECK_STEPS: u64 = 256;
 
@@ -323,6 +325,7 @@ where
             "a read-only step changed the state"
         );
         let forced = read_only || self.commutes_with_rivals(index, node);
+        if !read_only { DEBUG_WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed); if forced { DEBUG_FORCED.fetch_add(1, std::sync::atomic::Ordering::Relaxed); } }
         self.toggle(index);
         let reached = self.exact_key.xor(fingerprint_of(&next_state));
         if self.memo.refutes(reached, self.pool) {
