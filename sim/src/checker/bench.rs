@@ -215,7 +215,7 @@ fn bench_om_contended(arguments: &BenchArguments) -> Verdict {
     let workload = OmWorkloadOptions {
         volumes: 1,
         list_volumes: false,
-        indeterminate_percent: 0,
+        indeterminate_percent: 2,
     };
     let steps = om_steps(&mut rng, arguments.contended_operations, &workload);
     let stretch_options = StretchOptions {
@@ -232,7 +232,6 @@ fn bench_om_contended(arguments: &BenchArguments) -> Verdict {
             workers: 2,
         },
     );
-    eprintln!("DEBUG writes {} forced {} steps {}", crate::checker::search::DEBUG_WRITES.load(std::sync::atomic::Ordering::Relaxed), crate::checker::search::DEBUG_FORCED.load(std::sync::atomic::Ordering::Relaxed), report.steps);
     println!(
         "om contended: {} operations on one volume, 16 clients ({} parts): {} in {:.3} s",
         history.len(),

@@ -2,8 +2,9 @@
 //! every operation that could come before it without trying the other orders.
 //!
 //! A model names parts of its state as *cells*: a family (say "keys of bucket b") and a member
-//! ("key k") or every member of the family. Two footprints *conflict* when one writes a cell the
-//! other reads or writes. Operations whose footprints do not conflict commute: applied in either
+//! ("key k") or every member of the family. An operation *reads* a cell when its legality, answer
+//! or effect may depend on it, and *writes* it when it may change it (a cell can be both). Two
+//! footprints *conflict* when one writes a cell the other reads or writes. Operations whose footprints do not conflict commute: applied in either
 //! order from any state, both are legal (with their answers) or neither is, and they end in the
 //! same state. Cells are identified by 64-bit hashes: two distinct cells with the same hash only
 //! make footprints conflict more often, which is always safe.
@@ -62,9 +63,18 @@ impl Footprint {
         self.with(family, member, false)
     }
 
-    /// Adds a write (which may also read) of `member` of `family` (`None`: every member).
+    /// Adds a write of `member` of `family` (`None`: every member).
     pub fn write<F: Hash + ?Sized, C: Hash + ?Sized>(self, family: &F, member: Option<&C>) -> Self {
         self.with(family, member, true)
+    }
+
+    /// Adds a read and a write of `member` of `family` (`None`: every member).
+    pub fn read_write<F: Hash + ?Sized, C: Hash + ?Sized>(
+        self,
+        family: &F,
+        member: Option<&C>,
+    ) -> Self {
+        self.read(family, member).write(family, member)
     }
 
     fn with<F: Hash + ?Sized, C: Hash + ?Sized>(
@@ -92,6 +102,16 @@ impl Footprint {
             .any(|a| theirs.iter().any(|b| (a.write || b.write) && a.overlaps(b)))
     }
 
+    /// True when this one writes a cell `other` reads.
+    pub fn writes_into_reads(&self, other: &Footprint) -> bool {
+        let (Some(mine), Some(theirs)) = (&self.accesses, &other.accesses) else {
+            return true;
+        };
+        mine.iter()
+            .filter(|a| a.write)
+            .any(|a| theirs.iter().any(|b| !b.write && a.overlaps(b)))
+    }
+
     /// True when it touches the whole state.
     pub fn is_everything(&self) -> bool {
         self.accesses.is_none()
@@ -114,5 +134,10 @@ mod tests {
         assert!(list.conflicts(&write_j), "a read of every key");
         assert!(!list.conflicts(&Footprint::nothing().write("opens", Some("k"))));
         assert!(Footprint::everything().conflicts(&Footprint::nothing()));
+        assert!(write_k.writes_into_reads(&read_k));
+        assert!(!read_k.writes_into_reads(&write_k), "only writes count");
+        assert!(!write_k.writes_into_reads(&write_k.clone()), "into reads only");
+        let update_k = Footprint::nothing().read_write("keys", Some("k"));
+        assert!(write_k.writes_into_reads(&update_k));
     }
 }

@@ -62,6 +62,16 @@ pub trait Model: Sync {
         Footprint::everything()
     }
 
+    /// True when the operation, had it taken effect in `state` with its answer lost, would have
+    /// changed nothing, and would change nothing in any state that agrees with `state` on the
+    /// cells its footprint reads (a request that fails, like creating a volume that exists).
+    /// The search may then leave a lost operation out of the way of others. The default,
+    /// `false`, is always correct.
+    fn is_inert(&self, state: &Self::State, input: &Self::Input) -> bool {
+        let _ = (state, input);
+        false
+    }
+
     /// Splits a history into independent sub-histories (lists of indexes into `operations`, each
     /// in ascending order). The default keeps one part.
     fn partition(&self, operations: &[Operation<Self::Input, Self::Output>]) -> Vec<Vec<usize>> {

@@ -75,8 +75,6 @@ pub enum SearchOutcome {
     Cancelled,
 }
 
-pub static DEBUG_WRITES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-pub static DEBUG_FORCED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 /// How many search steps between two looks at the budget.
 const BUDGET_CHECK_STEPS: u64 = 256;
 
@@ -165,6 +163,8 @@ pub struct PartSearch<'s, 'h, M: Model> {
     furthest: Option<Furthest>,
     cursor: Cursor,
     steps: u64,
+    /// Scratch space for [`PartSearch::commutes_with_rivals`].
+    rivals: Vec<usize>,
 }
 
 /// Searches one part for a linearization, to the end or until the budget says stop.
@@ -224,6 +224,7 @@ where
             furthest: None,
             cursor,
             steps: 0,
+            rivals: Vec::new(),
         }
     }
 
@@ -325,7 +326,6 @@ where
             "a read-only step changed the state"
         );
         let forced = read_only || self.commutes_with_rivals(index, node);
-        if !read_only { DEBUG_WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed); if forced { DEBUG_FORCED.fetch_add(1, std::sync::atomic::Ordering::Relaxed); } }
         self.toggle(index);
         let reached = self.exact_key.xor(fingerprint_of(&next_state));
         if self.memo.refutes(reached, self.pool) {
@@ -409,32 +409,79 @@ where
         }
     }
 
-    /// True when the completed operation of call `node` commutes with every unplaced operation
-    /// that could be placed before it: those invoked before it returned (calls ahead of its
-    /// return in the list, and unplaced indeterminate ones of the pool).
-    fn commutes_with_rivals(&self, index: usize, node: u32) -> bool {
-        let footprint = &self.footprints[index];
-        if footprint.is_everything() || self.operations[index].complete_ns.is_none() {
+    /// True when placing the completed operation of call `node` first loses no linearization:
+    /// every unplaced operation that could come before it (its *rivals*: invoked before it
+    /// returned) commutes with it, or is a lost operation that is inert now and stays so until
+    /// then (see [`PartSearch::rivals_out_of_the_way`]; the others can be swapped with it).
+    fn commutes_with_rivals(&mut self, index: usize, node: u32) -> bool {
+        if self.footprints[index].is_everything() || self.operations[index].complete_ns.is_none() {
             return false;
         }
+        let mut rivals = std::mem::take(&mut self.rivals);
+        rivals.clear();
         let answer = self.list.return_node[index];
         let mut cursor = self.list.next[HEAD as usize];
         while cursor != answer {
-            let other = self.list.operation[cursor as usize] as usize;
-            if self.list.is_call[cursor as usize]
-                && cursor != node
-                && footprint.conflicts(&self.footprints[other])
-            {
-                return false;
+            if self.list.is_call[cursor as usize] && cursor != node {
+                rivals.push(self.list.operation[cursor as usize] as usize);
             }
             cursor = self.list.next[cursor as usize];
         }
-        self.list
-            .pool
-            .iter()
-            .take_while(|&&call| call < answer)
-            .map(|&call| self.list.operation[call as usize] as usize)
-            .all(|other| self.is_placed(other) || !footprint.conflicts(&self.footprints[other]))
+        let pooled = self.list.pool.iter().take_while(|&&call| call < answer);
+        rivals.extend(
+            pooled
+                .map(|&call| self.list.operation[call as usize] as usize)
+                .filter(|&other| !self.is_placed(other)),
+        );
+        let forced = self.rivals_out_of_the_way(index, &rivals);
+        self.rivals = rivals;
+        forced
+    }
+
+    /// True when every rival conflicting with operation `index` is a lost operation that stays
+    /// inert: the conflicting ones, and the lost rivals that write what those read (and so on),
+    /// are all lost reads or inert now ([`Model::is_inert`]), and no completed rival writes what
+    /// any of them reads. (Placed before `index`, the first of them to go would see the cells it
+    /// reads as they are now, so change nothing, and so on: all can be left out.)
+    fn rivals_out_of_the_way(&self, index: usize, rivals: &[usize]) -> bool {
+        let mut inert: Vec<usize> = Vec::new();
+        for &rival in rivals {
+            if self.footprints[index].conflicts(&self.footprints[rival]) {
+                if !self.stays_inert_candidate(rival) {
+                    return false;
+                }
+                inert.push(rival);
+            }
+        }
+        let mut checked = 0;
+        while checked < inert.len() {
+            let lost = inert[checked];
+            checked += 1;
+            if self.model.is_read_only(self.operations[lost].input, None) {
+                continue;
+            }
+            for &other in rivals {
+                if other == lost
+                    || inert.contains(&other)
+                    || !self.footprints[other].writes_into_reads(&self.footprints[lost])
+                {
+                    continue;
+                }
+                if !self.stays_inert_candidate(other) {
+                    return false;
+                }
+                inert.push(other);
+            }
+        }
+        true
+    }
+
+    /// True for a lost read, or a lost operation inert in the current state.
+    fn stays_inert_candidate(&self, rival: usize) -> bool {
+        let operation = &self.operations[rival];
+        operation.complete_ns.is_none()
+            && (self.model.is_read_only(operation.input, None)
+                || self.model.is_inert(&self.state, operation.input))
     }
 
     fn is_placed(&self, index: usize) -> bool {

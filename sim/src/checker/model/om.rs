@@ -279,6 +279,12 @@ impl Model for OmSpec {
         footprint::footprint(input, output)
     }
 
+    /// A request that fails changes nothing, and whether it fails depends only on what it
+    /// reads.
+    fn is_inert(&self, state: &OmModel, input: &OmOp) -> bool {
+        state.clone().apply(0, 0, input).is_err()
+    }
+
     /// By volume, unless some `ListVolumes` spans them all.
     fn partition(&self, operations: &[Operation<OmOp, OmOutcome>]) -> Vec<Vec<usize>> {
         let mut parts: BTreeMap<&str, Vec<usize>> = BTreeMap::new();

@@ -12,19 +12,46 @@
 use super::{OmOp, OmOutcome, OmResponse, UNKNOWN_OPEN_ID_BASE};
 use crate::checker::footprint::Footprint;
 
+/// How a request touches a cell.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Access {
+    Read,
+    Write,
+    ReadWrite,
+}
+
+impl Access {
+    /// `Write`/`ReadWrite` when the request may have written, else `Read`.
+    fn unless_failed(self, writes: bool) -> Access {
+        if writes {
+            self
+        } else {
+            Access::Read
+        }
+    }
+}
+
+fn touch<F: std::hash::Hash + ?Sized, C: std::hash::Hash + ?Sized>(
+    footprint: Footprint,
+    family: &F,
+    member: Option<&C>,
+    access: Access,
+) -> Footprint {
+    match access {
+        Access::Read => footprint.read(family, member),
+        Access::Write => footprint.write(family, member),
+        Access::ReadWrite => footprint.read_write(family, member),
+    }
+}
+
 /// The cells of one volume.
 struct Cells<'a> {
     volume: &'a str,
 }
 
-impl<'a> Cells<'a> {
-    fn volume(&self, footprint: Footprint, field: &str, write: bool) -> Footprint {
-        let family = ("volume", self.volume);
-        if write {
-            footprint.write(&family, Some(field))
-        } else {
-            footprint.read(&family, Some(field))
-        }
+impl Cells<'_> {
+    fn volume(&self, footprint: Footprint, field: &str, access: Access) -> Footprint {
+        touch(footprint, &("volume", self.volume), Some(field), access)
     }
 
     /// `bucket == None`: every bucket of the volume.
@@ -33,24 +60,14 @@ impl<'a> Cells<'a> {
         footprint: Footprint,
         field: &str,
         bucket: Option<&str>,
-        write: bool,
+        access: Access,
     ) -> Footprint {
-        let family = ("bucket", field, self.volume);
-        if write {
-            footprint.write(&family, bucket)
-        } else {
-            footprint.read(&family, bucket)
-        }
+        touch(footprint, &("bucket", field, self.volume), bucket, access)
     }
 
     /// `key == None`: every committed key of the bucket.
-    fn key(&self, footprint: Footprint, bucket: &str, key: Option<&str>, write: bool) -> Footprint {
-        let family = ("key", self.volume, bucket);
-        if write {
-            footprint.write(&family, key)
-        } else {
-            footprint.read(&family, key)
-        }
+    fn key(&self, footprint: Footprint, bucket: &str, key: Option<&str>, access: Access) -> Footprint {
+        touch(footprint, &("key", self.volume, bucket), key, access)
     }
 
     /// `open == None`: every open of the bucket; an id `None` stands for the opens whose id is
@@ -60,49 +77,45 @@ impl<'a> Cells<'a> {
         footprint: Footprint,
         bucket: &str,
         open: Option<(&str, Option<u64>)>,
-        write: bool,
+        access: Access,
     ) -> Footprint {
-        let family = ("open", self.volume, bucket);
-        if write {
-            footprint.write(&family, open.as_ref())
-        } else {
-            footprint.read(&family, open.as_ref())
-        }
+        touch(footprint, &("open", self.volume, bucket), open.as_ref(), access)
     }
 }
 
 /// The footprint of `op` answered `output` (`None`: lost).
 pub(super) fn footprint(op: &OmOp, output: Option<&OmOutcome>) -> Footprint {
+    use Access::{Read, Write};
     let Some(volume) = op.volume() else {
         return Footprint::everything(); // ListVolumes reads every volume.
     };
     let cells = Cells { volume };
     let writes = !matches!(output, Some(Err(_)));
-    let reads = cells.volume(Footprint::nothing(), "exists", false);
+    let reads = cells.volume(Footprint::nothing(), "exists", Read);
     match op {
         OmOp::CreateVolume { .. } | OmOp::DeleteVolume { .. } => {
-            let reads = cells.bucket(reads, "exists", None, false);
-            if !writes {
-                return reads;
-            }
-            let written = cells.volume(reads, "exists", true);
-            let written = cells.volume(written, "props", true);
-            cells.volume(written, "bytes", true)
+            let reads = match op {
+                OmOp::DeleteVolume { .. } => cells.bucket(reads, "exists", None, Read),
+                _ => reads,
+            };
+            let written = cells.volume(reads, "exists", Write.unless_failed(writes));
+            let written = cells.volume(written, "props", Write.unless_failed(writes));
+            cells.volume(written, "bytes", Write.unless_failed(writes))
         }
         OmOp::VolumeInfo { .. } => {
-            let reads = cells.volume(reads, "props", false);
-            let reads = cells.volume(reads, "bytes", false);
-            cells.bucket(reads, "exists", None, false)
+            let reads = cells.volume(reads, "props", Read);
+            let reads = cells.volume(reads, "bytes", Read);
+            cells.bucket(reads, "exists", None, Read)
         }
         OmOp::SetVolumeOwner { .. } | OmOp::SetVolumeQuota { .. } => {
-            let reads = cells.volume(reads, "bytes", false);
-            let reads = cells.bucket(reads, "exists", None, false);
-            cells.volume(reads, "props", writes)
+            let reads = cells.volume(reads, "bytes", Read);
+            let reads = cells.bucket(reads, "exists", None, Read);
+            cells.volume(reads, "props", Write.unless_failed(writes))
         }
         OmOp::ListBuckets { .. } => {
-            let reads = cells.bucket(reads, "exists", None, false);
-            let reads = cells.bucket(reads, "props", None, false);
-            cells.bucket(reads, "usage", None, false)
+            let reads = cells.bucket(reads, "exists", None, Read);
+            let reads = cells.bucket(reads, "props", None, Read);
+            cells.bucket(reads, "usage", None, Read)
         }
         OmOp::ListVolumes { .. } => unreachable!("handled above"),
         _ => bucket_footprint(&cells, reads, op, output, writes),
@@ -117,58 +130,60 @@ fn bucket_footprint(
     output: Option<&OmOutcome>,
     writes: bool,
 ) -> Footprint {
+    use Access::{Read, ReadWrite, Write};
     let Some(bucket) = bucket_of(op) else {
         return Footprint::everything();
     };
-    let reads = cells.bucket(reads, "exists", Some(bucket), false);
+    let reads = cells.bucket(reads, "exists", Some(bucket), Read);
+    let update = ReadWrite.unless_failed(writes);
     match op {
         OmOp::CreateBucket { .. } | OmOp::DeleteBucket { .. } => {
-            let reads = cells.volume(reads, "props", false);
-            let reads = cells.bucket(reads, "exists", None, false);
-            let reads = cells.key(reads, bucket, None, false);
-            let reads = cells.open(reads, bucket, None, false);
-            let reads = cells.bucket(reads, "props", Some(bucket), writes);
-            let reads = cells.bucket(reads, "usage", Some(bucket), writes);
-            cells.bucket(reads, "exists", Some(bucket), writes)
+            let reads = cells.volume(reads, "props", Read);
+            let reads = cells.bucket(reads, "exists", None, Read);
+            let reads = cells.key(reads, bucket, None, Read);
+            let reads = cells.open(reads, bucket, None, Read);
+            let written = cells.bucket(reads, "props", Some(bucket), Write.unless_failed(writes));
+            let written = cells.bucket(written, "usage", Some(bucket), update);
+            cells.bucket(written, "exists", Some(bucket), update)
         }
         OmOp::BucketInfo { .. } => {
-            let reads = cells.bucket(reads, "props", Some(bucket), false);
-            cells.bucket(reads, "usage", Some(bucket), false)
+            let reads = cells.bucket(reads, "props", Some(bucket), Read);
+            cells.bucket(reads, "usage", Some(bucket), Read)
         }
         OmOp::SetBucketProperty { .. } => {
-            let reads = cells.bucket(reads, "usage", Some(bucket), false);
-            cells.bucket(reads, "props", Some(bucket), writes)
+            let reads = cells.bucket(reads, "usage", Some(bucket), Read);
+            cells.bucket(reads, "props", Some(bucket), Write.unless_failed(writes))
         }
-        OmOp::OpenKey { key, .. } => {
-            let id = match output {
-                None => None,
-                Some(Ok(OmResponse::KeyOpened { open_id, .. })) => open_id_cell(*open_id),
-                Some(Err(_)) => return reads,
-                Some(Ok(_)) => return Footprint::everything(),
-            };
-            cells.open(reads, bucket, Some((key, id)), true)
-        }
+        OmOp::OpenKey { key, .. } => match output {
+            // A lost open's id counts the earlier lost opens of the key.
+            None => cells.open(reads, bucket, Some((key, None)), ReadWrite),
+            Some(Ok(OmResponse::KeyOpened { open_id, .. })) => {
+                cells.open(reads, bucket, Some((key, open_id_cell(*open_id))), Write)
+            }
+            Some(Err(_)) => reads,
+            Some(Ok(_)) => Footprint::everything(),
+        },
         OmOp::CommitKey { key, open_id, .. } => {
-            let reads = cells.volume(reads, "props", false);
-            let reads = cells.bucket(reads, "props", Some(bucket), false);
-            let reads = cells.open(reads, bucket, Some((key, open_id_cell(*open_id))), writes);
-            let reads = cells.key(reads, bucket, Some(key), writes);
-            let reads = cells.bucket(reads, "usage", Some(bucket), writes);
-            cells.volume(reads, "bytes", writes)
+            let reads = cells.volume(reads, "props", Read);
+            let reads = cells.bucket(reads, "props", Some(bucket), Read);
+            let reads = cells.open(reads, bucket, Some((key, open_id_cell(*open_id))), update);
+            let reads = cells.key(reads, bucket, Some(key), update);
+            let reads = cells.bucket(reads, "usage", Some(bucket), update);
+            cells.volume(reads, "bytes", update)
         }
-        OmOp::LookupKey { key, .. } => cells.key(reads, bucket, Some(key), false),
-        OmOp::ListKeys { .. } => cells.key(reads, bucket, None, false),
-        OmOp::ListOpenKeys { .. } => cells.open(reads, bucket, None, false),
+        OmOp::LookupKey { key, .. } => cells.key(reads, bucket, Some(key), Read),
+        OmOp::ListKeys { .. } => cells.key(reads, bucket, None, Read),
+        OmOp::ListOpenKeys { .. } => cells.open(reads, bucket, None, Read),
         OmOp::RenameKey {
             from_key, to_key, ..
         } => {
-            let reads = cells.key(reads, bucket, Some(from_key), writes);
-            cells.key(reads, bucket, Some(to_key), writes)
+            let reads = cells.key(reads, bucket, Some(from_key), update);
+            cells.key(reads, bucket, Some(to_key), update)
         }
         OmOp::DeleteKey { key, .. } => {
-            let reads = cells.key(reads, bucket, Some(key), writes);
-            let reads = cells.bucket(reads, "usage", Some(bucket), writes);
-            cells.volume(reads, "bytes", writes)
+            let reads = cells.key(reads, bucket, Some(key), update);
+            let reads = cells.bucket(reads, "usage", Some(bucket), update);
+            cells.volume(reads, "bytes", update)
         }
         _ => Footprint::everything(),
     }
