@@ -53,7 +53,9 @@ fn requests_with_disjoint_footprints_commute() {
             let (out_a, mut after_a) = apply(&state, a, 5001);
             let lost_a = rng.gen_bool(0.3);
             if lost_a {
-                after_a = OmSpec.step(&state, a, None).expect("a lost request is legal");
+                after_a = OmSpec
+                    .step(&state, a, None)
+                    .expect("a lost request is legal");
             }
             let answer_a = (!lost_a).then_some(&out_a);
             let (out_b, after_ab) = apply(&after_a, b, 5002);

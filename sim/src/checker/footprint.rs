@@ -136,7 +136,10 @@ mod tests {
         assert!(Footprint::everything().conflicts(&Footprint::nothing()));
         assert!(write_k.writes_into_reads(&read_k));
         assert!(!read_k.writes_into_reads(&write_k), "only writes count");
-        assert!(!write_k.writes_into_reads(&write_k.clone()), "into reads only");
+        assert!(
+            !write_k.writes_into_reads(&write_k.clone()),
+            "into reads only"
+        );
         let update_k = Footprint::nothing().read_write("keys", Some("k"));
         assert!(write_k.writes_into_reads(&update_k));
     }

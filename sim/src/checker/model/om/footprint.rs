@@ -66,7 +66,13 @@ impl Cells<'_> {
     }
 
     /// `key == None`: every committed key of the bucket.
-    fn key(&self, footprint: Footprint, bucket: &str, key: Option<&str>, access: Access) -> Footprint {
+    fn key(
+        &self,
+        footprint: Footprint,
+        bucket: &str,
+        key: Option<&str>,
+        access: Access,
+    ) -> Footprint {
         touch(footprint, &("key", self.volume, bucket), key, access)
     }
 
@@ -79,7 +85,12 @@ impl Cells<'_> {
         open: Option<(&str, Option<u64>)>,
         access: Access,
     ) -> Footprint {
-        touch(footprint, &("open", self.volume, bucket), open.as_ref(), access)
+        touch(
+            footprint,
+            &("open", self.volume, bucket),
+            open.as_ref(),
+            access,
+        )
     }
 }
 

@@ -122,11 +122,7 @@ pub(super) fn open_keys_match(full: &[&KeyInfo], limit: usize, observed: &[OpenK
     if observed.len() != full.len().min(limit) {
         return false;
     }
-    if observed
-        .iter()
-        .zip(full)
-        .any(|(a, b)| a.key.name != b.name)
-    {
+    if observed.iter().zip(full).any(|(a, b)| a.key.name != b.name) {
         return false;
     }
     let mut position = 0;
