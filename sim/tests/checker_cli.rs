@@ -152,3 +152,65 @@ fn checker_cli_names_file_and_line_of_unreadable_input() {
     ]);
     assert_eq!(output.status.code(), Some(2), "bad arguments");
 }
+
+fn om_sim_top(arguments: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_om-sim"))
+        .args(arguments)
+        .output()
+        .expect("runs")
+}
+
+#[test]
+fn checker_cli_help_goes_to_stdout_and_exits_0() {
+    let output = om_sim(&["--help"]);
+    assert_eq!(output.status.code(), Some(0));
+    let text = stdout(&output);
+    assert!(text.starts_with("usage: om-sim check"), "{text}");
+    assert!(text.contains("--timeout-secs N"), "{text}");
+    assert!(output.stderr.is_empty());
+    for arguments in [&["--help"][..], &["help"], &["-h"]] {
+        let output = om_sim_top(arguments);
+        assert_eq!(output.status.code(), Some(0), "{arguments:?}");
+        let text = stdout(&output);
+        // The top level lists every subcommand (clap's help), the checker's among them.
+        for subcommand in ["check", "bench-checker", "run", "sweep", "replay", "list"] {
+            assert!(
+                text.lines().any(|line| line.trim_start().starts_with(subcommand)),
+                "{arguments:?} lists {subcommand}: {text}"
+            );
+        }
+    }
+    let output = om_sim_top(&["frobnicate"]);
+    assert_eq!(output.status.code(), Some(2), "an unknown subcommand");
+}
+
+#[test]
+fn checker_cli_calls_a_jepsen_file_without_operations_unreadable() {
+    let directory = scratch("no-operations");
+    let (garbage, empty, good) = (
+        directory.join("garbage.log"),
+        directory.join("empty.log"),
+        directory.join("good.log"),
+    );
+    std::fs::write(&garbage, "hello\nthis is not a jepsen log\n").expect("written");
+    std::fs::write(&empty, "").expect("written");
+    std::fs::write(
+        &good,
+        "INFO  jepsen.util - 0\t:invoke\t:write\t1\nINFO  jepsen.util - 0\t:ok\t:write\t1\n",
+    )
+    .expect("written");
+    let model = ["--model", "cas-register", "--format", "jepsen"];
+    for file in [&garbage, &empty] {
+        let path = file.to_str().expect("utf-8");
+        let output = om_sim(&[&model[..], &[path]].concat());
+        assert_eq!(output.status.code(), Some(2), "{}", stdout(&output));
+        assert!(stdout(&output).starts_with(&format!("{path} unreadable\n")));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains(&format!("error: {path}: no operation found")),
+            "{stderr}"
+        );
+    }
+    let output = om_sim(&[&model[..], &[good.to_str().expect("utf-8")]].concat());
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+}

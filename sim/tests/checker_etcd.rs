@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use om_sim::checker::model::cas_register::CasRegister;
-use om_sim::checker::{check, jepsen, CheckOptions, Verdict};
+use om_sim::checker::{check, check_with_limits, jepsen, CheckOptions, SearchLimits, Verdict};
 
 const DATA_DIR: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -88,4 +88,29 @@ fn checker_reads_the_empty_etcd_history_as_linearizable() {
         check(&CasRegister, &history, &CheckOptions::default()).verdict,
         Verdict::Linearizable
     );
+}
+
+/// A memo that must forget most failures, and slices of a few steps (every part paused and
+/// resumed many times): the same verdicts.
+#[test]
+fn checker_reproduces_every_etcd_verdict_with_a_tiny_memo_and_short_slices() {
+    let Some(dir) = data_dir() else { return };
+    let options = CheckOptions {
+        timeout: None,
+        workers: 2,
+    };
+    let limits = SearchLimits {
+        memo_bytes: 16 << 10,
+        slice_steps: 7,
+    };
+    let mut forgetting = 0;
+    for (file, verdict) in &expected_verdicts(&dir) {
+        let text = std::fs::read_to_string(dir.join(file)).expect("history is readable");
+        let history = jepsen::parse(&text).unwrap_or_else(|error| panic!("{file}: {error}"));
+        let report = check_with_limits(&CasRegister, &history, &options, &limits);
+        assert_eq!(report.verdict, *verdict, "{file}");
+        assert!(report.memo_peak_bytes <= 16 << 10, "{file}");
+        forgetting += usize::from(report.memo_peak_bytes > 8 << 10);
+    }
+    assert!(forgetting > 0, "some history filled the memo");
 }

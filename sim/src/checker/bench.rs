@@ -1,7 +1,11 @@
-//! `om-sim bench-checker`: times the checker on the etcd histories and on large generated ones.
+//! `om-sim bench-checker`: times the checker on the etcd histories, on large generated ones, on
+//! one contended OM volume (without and with lost answers), and measures how closely the budget
+//! is kept on a history no budget decides.
 //!
 //! ```text
-//! om-sim bench-checker [--etcd DIR] [--operations N] [--keys K] [--volumes V] [--seed S]
+//! om-sim bench-checker [--etcd DIR] [--operations N] [--keys K] [--volumes V]
+//!     [--contended-operations N] [--contended-timeout-secs N] [--budgets-secs 1,5] [--seed S]
+//! om-sim bench-checker --write-histories DIR   (the hard histories, as JSON lines)
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -12,13 +16,16 @@ use rand::SeedableRng;
 
 use crate::checker::budget::wall_clock_now;
 use crate::checker::cli::{EXIT_LINEARIZABLE, EXIT_NOT_LINEARIZABLE, EXIT_UNREADABLE};
-use crate::checker::jepsen;
+use crate::checker::history::{History, Operation};
 use crate::checker::linearizability::{check, CheckOptions, Verdict};
 use crate::checker::model::cas_register::CasRegister;
+use crate::checker::model::cas_register::{RegisterInput, RegisterOutput};
 use crate::checker::model::om::OmSpec;
+use crate::checker::model::om::{OmOp, OmOutcome};
 use crate::checker::workload::om::{om_steps, OmWorkloadOptions};
 use crate::checker::workload::register::register_steps;
 use crate::checker::workload::{stretch, StretchOptions};
+use crate::checker::{jepsen, json_lines};
 
 /// Where the etcd histories are, seen from this crate.
 pub const ETCD_DIR: &str = concat!(
@@ -27,7 +34,9 @@ pub const ETCD_DIR: &str = concat!(
 );
 /// Usage of the `bench-checker` subcommand.
 pub const BENCH_USAGE: &str =
-    "usage: om-sim bench-checker [--etcd DIR] [--operations N] [--keys K] [--volumes V] [--seed S]";
+    "usage: om-sim bench-checker [--etcd DIR] [--operations N] [--keys K] \
+[--volumes V] [--contended-operations N] [--contended-timeout-secs N] [--budgets-secs 1,5] \
+[--seed S] | --write-histories DIR";
 /// Slowest histories listed.
 const SLOWEST_SHOWN: usize = 5;
 
@@ -37,6 +46,10 @@ struct BenchArguments {
     operations: usize,
     keys: u64,
     volumes: usize,
+    contended_operations: usize,
+    contended_timeout_secs: u64,
+    budgets_secs: Vec<u64>,
+    write_histories: Option<PathBuf>,
     seed: u64,
 }
 
@@ -49,6 +62,15 @@ pub fn run_bench(arguments: &[String]) -> i32 {
             return EXIT_UNREADABLE;
         }
     };
+    if let Some(directory) = &arguments.write_histories {
+        return match write_histories(directory, &arguments) {
+            Ok(()) => EXIT_LINEARIZABLE,
+            Err(message) => {
+                eprintln!("error: {message}");
+                EXIT_UNREADABLE
+            }
+        };
+    }
     let mut wrong = match bench_etcd(&arguments.etcd) {
         Ok(wrong) => wrong,
         Err(message) => {
@@ -58,6 +80,8 @@ pub fn run_bench(arguments: &[String]) -> i32 {
     };
     wrong += usize::from(bench_register(&arguments) != Verdict::Linearizable);
     wrong += usize::from(bench_om(&arguments) != Verdict::Linearizable);
+    wrong += bench_om_contended(&arguments);
+    wrong += bench_budgets(&arguments.budgets_secs);
     if wrong > 0 {
         eprintln!("error: {wrong} verdicts differ from the expected ones");
         return EXIT_NOT_LINEARIZABLE;
@@ -71,6 +95,10 @@ fn parse_bench_arguments(arguments: &[String]) -> Result<BenchArguments, String>
         operations: 100_000,
         keys: 1000,
         volumes: 500,
+        contended_operations: 5000,
+        contended_timeout_secs: 10,
+        budgets_secs: vec![1, 5],
+        write_histories: None,
         seed: 1,
     };
     let mut iterator = arguments.iter();
@@ -86,6 +114,16 @@ fn parse_bench_arguments(arguments: &[String]) -> Result<BenchArguments, String>
             "--operations" => parsed.operations = number()? as usize,
             "--keys" => parsed.keys = number()?.max(1),
             "--volumes" => parsed.volumes = number()?.max(1) as usize,
+            "--contended-operations" => parsed.contended_operations = number()? as usize,
+            "--contended-timeout-secs" => parsed.contended_timeout_secs = number()?,
+            "--budgets-secs" => {
+                parsed.budgets_secs = value
+                    .split(',')
+                    .map(|part| part.trim().parse::<u64>())
+                    .collect::<Result<_, _>>()
+                    .map_err(|_| format!("bad {argument} `{value}`"))?;
+            }
+            "--write-histories" => parsed.write_histories = Some(PathBuf::from(value)),
             "--seed" => parsed.seed = number()?,
             other => return Err(format!("unknown argument `{other}`")),
         }
@@ -204,4 +242,129 @@ fn bench_om(arguments: &BenchArguments) -> Verdict {
         report.elapsed.as_secs_f64()
     );
     report.verdict
+}
+
+/// One OM volume under 16 clients, stretched as the property tests do; `lost_percent` of the
+/// requests lose their answer.
+pub fn contended_om_history(
+    operations: usize,
+    lost_percent: u32,
+    seed: u64,
+) -> History<OmOp, OmOutcome> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let workload = OmWorkloadOptions {
+        volumes: 1,
+        list_volumes: false,
+        indeterminate_percent: lost_percent,
+    };
+    let steps = om_steps(&mut rng, operations, &workload);
+    let stretch_options = StretchOptions {
+        clients: 16,
+        spacing_ns: 10,
+        stretch_ns: 60,
+    };
+    stretch(steps, &stretch_options, &mut rng)
+}
+
+/// 40 concurrent writes and a read of a value none wrote: refuting it means trying every subset
+/// of the writes, so no budget decides it.
+pub fn undecidable_register_history() -> History<RegisterInput, RegisterOutput> {
+    let mut operations: Vec<_> = (0..40)
+        .map(|client| {
+            Operation::completed(
+                client,
+                0,
+                100,
+                RegisterInput::write(client as i64),
+                RegisterOutput::Write,
+            )
+        })
+        .collect();
+    operations.push(Operation::completed(
+        40,
+        50,
+        60,
+        RegisterInput::read(),
+        RegisterOutput::Read { value: Some(-1) },
+    ));
+    History::new(operations)
+}
+
+/// The contended OM history without and with lost answers; returns how many verdicts are wrong
+/// (none may be refuted; without lost answers it must be decided).
+fn bench_om_contended(arguments: &BenchArguments) -> usize {
+    let mut wrong = 0;
+    for lost_percent in [0, 2] {
+        let history =
+            contended_om_history(arguments.contended_operations, lost_percent, arguments.seed);
+        let options = CheckOptions {
+            timeout: Some(Duration::from_secs(arguments.contended_timeout_secs)),
+            workers: 2,
+        };
+        let report = check(&OmSpec, &history, &options);
+        let expected = report.verdict == Verdict::Linearizable
+            || (lost_percent > 0 && report.verdict == Verdict::Unknown);
+        wrong += usize::from(!expected);
+        println!(
+            "om contended: {} operations on one volume, 16 clients, {lost_percent} % lost: {} in {:.3} s ({} steps, memo peak {} KiB){}",
+            history.len(),
+            report.verdict,
+            report.elapsed.as_secs_f64(),
+            report.steps,
+            report.memo_peak_bytes >> 10,
+            if expected { "" } else { "  WRONG" }
+        );
+    }
+    wrong
+}
+
+/// How closely the budget is kept: the undecidable history with each budget.
+fn bench_budgets(budgets: &[u64]) -> usize {
+    let history = undecidable_register_history();
+    let mut wrong = 0;
+    for &seconds in budgets {
+        let budget = Duration::from_secs(seconds);
+        let options = CheckOptions {
+            timeout: Some(budget),
+            workers: 2,
+        };
+        let started = wall_clock_now();
+        let report = check(&CasRegister, &history, &options);
+        let wall = started.elapsed();
+        wrong += usize::from(report.verdict != Verdict::Unknown);
+        println!(
+            "budget {seconds} s: {} after {:.3} s wall ({:+.2} %), {} steps, memo peak {} KiB",
+            report.verdict,
+            wall.as_secs_f64(),
+            (wall.as_secs_f64() / budget.as_secs_f64() - 1.0) * 100.0,
+            report.steps,
+            report.memo_peak_bytes >> 10
+        );
+    }
+    wrong
+}
+
+/// Writes the hard histories as JSON lines into `directory` (for measuring `om-sim check`).
+fn write_histories(directory: &Path, arguments: &BenchArguments) -> Result<(), String> {
+    let files = [
+        (
+            "undecidable-register.jsonl",
+            json_lines::write(&undecidable_register_history()),
+        ),
+        (
+            "om-contended-lost.jsonl",
+            json_lines::write(&contended_om_history(
+                arguments.contended_operations,
+                2,
+                arguments.seed,
+            )),
+        ),
+    ];
+    std::fs::create_dir_all(directory).map_err(|error| error.to_string())?;
+    for (name, text) in files {
+        let path = directory.join(name);
+        std::fs::write(&path, text).map_err(|error| format!("{}: {error}", path.display()))?;
+        println!("{}", path.display());
+    }
+    Ok(())
 }

@@ -8,7 +8,8 @@
 //! explanation of each refuted (or unfinished) history goes to stderr, and with `--html DIR` a
 //! timeline of each history goes to `DIR/<file name>.html`. Exit code: 0 when every history is
 //! linearizable, 1 when some is not, 3 when none is refuted but some are unknown, 2 on unreadable
-//! input or bad arguments.
+//! input (a Jepsen log without any operation counts as unreadable) or bad arguments.
+//! `--help` prints the usage to stdout and exits 0.
 
 use std::hash::Hash;
 use std::io::Write;
@@ -21,7 +22,7 @@ use crate::checker::budget::wall_clock_now;
 use crate::checker::explain::render_text;
 use crate::checker::history::History;
 use crate::checker::linearizability::{check, CheckOptions, Verdict};
-use crate::checker::model::cas_register::CasRegister;
+use crate::checker::model::cas_register::{CasRegister, RegisterInput, RegisterOutput};
 use crate::checker::model::om::OmSpec;
 use crate::checker::model::Model;
 use crate::checker::timeline::write_html;
@@ -41,6 +42,34 @@ const DEFAULT_TIMEOUT_SECS: u64 = 10;
 /// Usage of the `check` subcommand.
 pub const CHECK_USAGE: &str = "usage: om-sim check --model cas-register|om --format jepsen|json \
 [--timeout-secs N] [--html DIR] FILE...";
+
+/// Help for the `check` subcommand.
+const CHECK_HELP: &str = "\
+Checks each history FILE for linearizability and prints `FILE linearizable|not-linearizable|\
+unknown|unreadable`, then a summary line; explanations go to stderr.
+
+  --model cas-register|om   the sequential model (cas-register: Jepsen's etcd register)
+  --format jepsen|json      jepsen: jepsen.util log lines; json: one operation per line
+  --timeout-secs N          budget per history (default 10); past it the verdict is unknown
+  --html DIR                also draw each history as DIR/<file name>.html
+  -h, --help                this help
+
+Exit code: 0 all linearizable, 1 some not linearizable, 3 none refuted but some unknown,
+2 unreadable input or bad arguments.";
+
+/// Prints the usage of every subcommand to stdout (`om-sim help`); returns the exit code.
+pub fn run_help(bench_usage: &str) -> i32 {
+    println!("om-sim: the simulation testbed's command line\n\n{CHECK_USAGE}\n{bench_usage}\n");
+    println!("`om-sim check --help` describes the checker's flags.");
+    EXIT_LINEARIZABLE
+}
+
+/// What the arguments ask for.
+#[derive(Debug)]
+enum Request {
+    Check(CheckArguments),
+    Help,
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum ModelName {
@@ -75,7 +104,11 @@ struct Tally {
 /// Runs `om-sim check ARGS`; returns the exit code.
 pub fn run_check(arguments: &[String]) -> i32 {
     let arguments = match parse_check_arguments(arguments) {
-        Ok(arguments) => arguments,
+        Ok(Request::Check(arguments)) => arguments,
+        Ok(Request::Help) => {
+            println!("{CHECK_USAGE}\n\n{CHECK_HELP}");
+            return EXIT_LINEARIZABLE;
+        }
         Err(message) => {
             eprintln!("error: {message}\n{CHECK_USAGE}");
             return EXIT_UNREADABLE;
@@ -85,7 +118,7 @@ pub fn run_check(arguments: &[String]) -> i32 {
     let mut tally = Tally::default();
     for file in &arguments.files {
         let verdict = match (arguments.model, arguments.format) {
-            (ModelName::CasRegister, Format::Jepsen) => read_history(file, jepsen::parse)
+            (ModelName::CasRegister, Format::Jepsen) => read_history(file, parse_jepsen)
                 .map(|history| check_one(&CasRegister, &history, file, &arguments)),
             (ModelName::CasRegister, Format::Json) => check_json(&CasRegister, file, &arguments),
             (ModelName::Om, Format::Json) => check_json(&OmSpec, file, &arguments),
@@ -122,7 +155,7 @@ fn exit_code(tally: &Tally) -> i32 {
     }
 }
 
-fn parse_check_arguments(arguments: &[String]) -> Result<CheckArguments, String> {
+fn parse_check_arguments(arguments: &[String]) -> Result<Request, String> {
     let mut model = None;
     let mut format = None;
     let mut timeout_secs = DEFAULT_TIMEOUT_SECS;
@@ -153,7 +186,7 @@ fn parse_check_arguments(arguments: &[String]) -> Result<CheckArguments, String>
                     .map_err(|_| format!("bad --timeout-secs `{text}`"))?;
             }
             "--html" => html = Some(PathBuf::from(value()?)),
-            "-h" | "--help" => return Err("help requested".to_string()),
+            "-h" | "--help" => return Ok(Request::Help),
             flag if flag.starts_with("--") => return Err(format!("unknown flag `{flag}`")),
             file => files.push(PathBuf::from(file)),
         }
@@ -172,13 +205,28 @@ fn parse_check_arguments(arguments: &[String]) -> Result<CheckArguments, String>
         timeout: Some(Duration::from_secs(timeout_secs)),
         ..CheckOptions::default()
     };
-    Ok(CheckArguments {
+    Ok(Request::Check(CheckArguments {
         model,
         format,
         options,
         html,
         files,
-    })
+    }))
+}
+
+/// A Jepsen log; one without any operation is unreadable (not an empty, linearizable history:
+/// more likely the wrong file or format).
+fn parse_jepsen(text: &str) -> Result<History<RegisterInput, RegisterOutput>, jepsen::ParseError> {
+    let history = jepsen::parse(text)?;
+    if history.is_empty() {
+        return Err(jepsen::ParseError {
+            line: 0,
+            message: "no operation found (a Jepsen log has lines like \
+                      `INFO jepsen.util - 3 :invoke :write 1`)"
+                .to_string(),
+        });
+    }
+    Ok(history)
 }
 
 /// Reads and parses a file, reporting a failure on stderr.
@@ -196,6 +244,11 @@ fn read_history<Input, Output>(
     };
     match parse(&text) {
         Ok(history) => Some(history),
+        Err(error) if error.line == 0 => {
+            eprintln!("error: {}: {}", file.display(), error.message);
+            println!("{} unreadable", file.display());
+            None
+        }
         Err(error) => {
             eprintln!(
                 "error: {}:{}: {}",
@@ -258,7 +311,7 @@ mod tests {
 
     #[test]
     fn arguments_parse_and_reject() {
-        let parsed = parse_check_arguments(&strings(&[
+        let Ok(Request::Check(parsed)) = parse_check_arguments(&strings(&[
             "--model",
             "cas-register",
             "--format",
@@ -269,10 +322,15 @@ mod tests {
             "out",
             "a.log",
             "b.log",
-        ]))
-        .expect("valid");
+        ])) else {
+            panic!("valid arguments");
+        };
         assert_eq!(parsed.files.len(), 2);
         assert_eq!(parsed.options.timeout, Some(Duration::from_secs(3)));
+        assert!(matches!(
+            parse_check_arguments(&strings(&["--help"])),
+            Ok(Request::Help)
+        ));
         assert!(
             parse_check_arguments(&strings(&["--model", "om", "--format", "jepsen", "x"])).is_err()
         );

@@ -1,17 +1,21 @@
-//! Checking a whole history: split it into independent parts, search each, combine.
+//! Checking a whole history: split it into independent parts, search them taking turns under
+//! one budget ([`schedule`](crate::checker::schedule)), combine.
 
 use std::fmt;
 use std::hash::Hash;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::checker::budget::{deadline_after, wall_clock_now, Budget};
+use crate::checker::budget::{deadline_after, wall_clock_now};
 use crate::checker::history::{History, OperationId};
+use crate::checker::memo::{MemoBudget, MEMO_BYTES_DEFAULT};
 use crate::checker::model::Model;
-use crate::checker::search::{search, PartOperation, PoolOrder, Refutation, SearchOutcome};
+use crate::checker::schedule::{search_parts, Schedule};
+use crate::checker::search::{PartOperation, Refutation, SearchOutcome};
 
 /// Parts with fewer operations in total than this are checked on the calling thread.
 const PARALLEL_OPERATIONS_MIN: usize = 2048;
+/// Default steps a part searches before the next part's turn.
+pub const SLICE_STEPS_DEFAULT: u64 = 4096;
 
 /// How to check.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,6 +31,24 @@ impl Default for CheckOptions {
         CheckOptions {
             timeout: Some(Duration::from_secs(10)),
             workers: 2,
+        }
+    }
+}
+
+/// Limits that rarely need changing (see [`check_with_limits`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SearchLimits {
+    /// Memory for the memos of all parts together (see [`crate::checker::memo`]).
+    pub memo_bytes: usize,
+    /// Steps a part searches before the next part's turn.
+    pub slice_steps: u64,
+}
+
+impl Default for SearchLimits {
+    fn default() -> Self {
+        SearchLimits {
+            memo_bytes: MEMO_BYTES_DEFAULT,
+            slice_steps: SLICE_STEPS_DEFAULT,
         }
     }
 }
@@ -70,6 +92,10 @@ pub struct CheckReport {
     pub parts: Vec<PartReport>,
     /// Wall-clock time the check took.
     pub elapsed: Duration,
+    /// Search steps over all parts.
+    pub steps: u64,
+    /// The most memo memory held at once, in bytes.
+    pub memo_peak_bytes: usize,
 }
 
 impl CheckReport {
@@ -116,6 +142,19 @@ pub fn check<M: Model>(
 where
     M::State: Hash,
 {
+    check_with_limits(model, history, options, &SearchLimits::default())
+}
+
+/// [`check`] with explicit memory and slice limits.
+pub fn check_with_limits<M: Model>(
+    model: &M,
+    history: &History<M::Input, M::Output>,
+    options: &CheckOptions,
+    limits: &SearchLimits,
+) -> CheckReport
+where
+    M::State: Hash,
+{
     let started = wall_clock_now();
     let deadline = deadline_after(options.timeout);
     let partition = model.partition(&history.operations);
@@ -136,11 +175,23 @@ where
                 .collect()
         })
         .collect();
-    let outcomes = search_parts(model, &parts, deadline, options.workers);
-    let verdict = combine(&outcomes);
+    let total: usize = parts.iter().map(Vec::len).sum();
+    let workers = if total < PARALLEL_OPERATIONS_MIN {
+        1
+    } else {
+        options.workers
+    };
+    let memo_budget = MemoBudget::new(limits.memo_bytes);
+    let schedule = Schedule {
+        deadline,
+        workers,
+        slice_steps: limits.slice_steps,
+    };
+    let searched = search_parts(model, &parts, &memo_budget, &schedule);
+    let verdict = combine(&searched.outcomes);
     let parts = partition
         .into_iter()
-        .zip(outcomes)
+        .zip(searched.outcomes)
         .map(|(operations, outcome)| PartReport {
             operations,
             outcome,
@@ -150,6 +201,8 @@ where
         verdict,
         parts,
         elapsed: started.elapsed(),
+        steps: searched.steps,
+        memo_peak_bytes: memo_budget.peak_bytes(),
     }
 }
 
@@ -164,71 +217,4 @@ fn combine(outcomes: &[SearchOutcome]) -> Verdict {
         verdict = verdict.max(part_verdict);
     }
     verdict
-}
-
-/// Searches every part, on up to `workers` threads, largest parts first.
-fn search_parts<M: Model>(
-    model: &M,
-    parts: &[Vec<PartOperation<'_, M>>],
-    deadline: Option<Instant>,
-    workers: usize,
-) -> Vec<SearchOutcome>
-where
-    M::State: Hash,
-{
-    let lowest_refuted_part = AtomicUsize::new(usize::MAX);
-    let search_part = |index: usize| {
-        if lowest_refuted_part.load(Ordering::Relaxed) < index {
-            return SearchOutcome::Cancelled;
-        }
-        let budget = Budget::new(deadline, &lowest_refuted_part, index);
-        let outcome = search(model, &parts[index], PoolOrder::Lazy, &budget);
-        if matches!(outcome, SearchOutcome::NotLinearizable(_)) {
-            lowest_refuted_part.fetch_min(index, Ordering::Relaxed);
-        }
-        outcome
-    };
-    let total: usize = parts.iter().map(Vec::len).sum();
-    let workers = workers.clamp(1, parts.len().max(1));
-    if workers == 1 || total < PARALLEL_OPERATIONS_MIN {
-        return (0..parts.len()).map(search_part).collect();
-    }
-    let mut order: Vec<usize> = (0..parts.len()).collect();
-    order.sort_by_key(|&index| (std::cmp::Reverse(parts[index].len()), index));
-    let finished = run_on_workers(&order, workers, &search_part);
-    let mut outcomes: Vec<Option<SearchOutcome>> = vec![None; parts.len()];
-    for (index, outcome) in finished {
-        outcomes[index] = Some(outcome);
-    }
-    outcomes
-        .into_iter()
-        .map(|outcome| outcome.expect("every part searched"))
-        .collect()
-}
-
-/// Runs `job` on every index of `order` from `workers` threads pulling from a shared cursor.
-#[allow(clippy::disallowed_methods)] // OS threads outside the simulation: the checker runs after it.
-fn run_on_workers<Job>(order: &[usize], workers: usize, job: &Job) -> Vec<(usize, SearchOutcome)>
-where
-    Job: Fn(usize) -> SearchOutcome + Sync,
-{
-    let cursor = AtomicUsize::new(0);
-    let work = || {
-        let mut done = Vec::new();
-        loop {
-            let position = cursor.fetch_add(1, Ordering::Relaxed);
-            let Some(&index) = order.get(position) else {
-                return done;
-            };
-            done.push((index, job(index)));
-        }
-    };
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = (1..workers).map(|_| scope.spawn(work)).collect();
-        let mut finished = work();
-        for handle in handles {
-            finished.extend(handle.join().expect("a checker worker panicked"));
-        }
-        finished
-    })
 }

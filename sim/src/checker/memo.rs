@@ -1,249 +1,297 @@
-//! The search's memo: every `(set of linearized operations, state)` already explored.
+//! The search's memo: configurations `(set of placed operations, state)` already found to have
+//! no linearization, as 128-bit fingerprints, in bounded memory.
 //!
-//! Keyed by a 64-bit fingerprint, verified exactly (the words of the bitset and the state are
-//! stored and compared), so a fingerprint collision costs time, never a wrong verdict. An
-//! open-addressing table of `(fingerprint, slot)` pairs with linear probing; no iteration order
-//! reaches any output.
+//! A configuration's fingerprint combines xor-sums of per-operation keys for the set with the
+//! state's [`fingerprint`](crate::checker::fingerprint); entries have a fixed size (24 bytes), so
+//! the memo never holds states. A wrong match (both 64-bit lanes colliding) has probability
+//! about `n² / 2^128` for `n` entries.
+//!
+//! **Bounded memory.** Every memo of a check draws table space from one [`MemoBudget`]. A memo
+//! keeps two generations: new failures go to the current table; when it is full and the budget
+//! cannot pay for doubling it, the memo forgets its previous generation and the current one
+//! becomes the previous (so the failures recorded since the last rotation survive: roughly
+//! least-recently-recorded eviction, in halves). Forgetting a failure only costs time: the
+//! search explores that configuration again and fails again; it never changes a verdict.
 
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// Mixes 64 bits (splitmix64's finaliser): fingerprints and per-operation keys come from it.
-pub fn mix64(mut value: u64) -> u64 {
-    value = value.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    value = (value ^ (value >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    value = (value ^ (value >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    value ^ (value >> 31)
+use crate::checker::fingerprint::Fingerprint;
+
+pub use crate::checker::fingerprint::mix64;
+
+/// Default memory for all the memos of one check.
+pub const MEMO_BYTES_DEFAULT: usize = 256 << 20;
+
+/// Slots of a memo's first table.
+const INITIAL_SLOTS: usize = 256;
+
+/// Table memory shared by the memos of one check.
+#[derive(Debug)]
+pub struct MemoBudget {
+    limit_bytes: usize,
+    used_bytes: AtomicUsize,
+    peak_bytes: AtomicUsize,
 }
 
-/// A fast, deterministic hasher for states (a multiply-rotate word hasher).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct StateHasher {
-    hash: u64,
-}
-
-const STATE_HASH_MULTIPLIER: u64 = 0x5851_f42d_4c95_7f2d;
-
-impl StateHasher {
-    fn add(&mut self, word: u64) {
-        self.hash = (self.hash.rotate_left(23) ^ word).wrapping_mul(STATE_HASH_MULTIPLIER);
-    }
-}
-
-impl Hasher for StateHasher {
-    fn finish(&self) -> u64 {
-        mix64(self.hash)
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            self.add(u64::from_le_bytes(word));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut word = [0u8; 8];
-            word[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(word) ^ ((rest.len() as u64) << 56));
+impl MemoBudget {
+    /// A budget of `limit_bytes` (a memo always gets its first small table, even past it).
+    pub fn new(limit_bytes: usize) -> Self {
+        MemoBudget {
+            limit_bytes,
+            used_bytes: AtomicUsize::new(0),
+            peak_bytes: AtomicUsize::new(0),
         }
     }
 
-    fn write_u8(&mut self, value: u8) {
-        self.add(u64::from(value));
+    /// The most table memory held at once so far.
+    pub fn peak_bytes(&self) -> usize {
+        self.peak_bytes.load(Ordering::Relaxed)
     }
 
-    fn write_u32(&mut self, value: u32) {
-        self.add(u64::from(value));
+    /// Takes `bytes` if that stays within the limit.
+    fn try_reserve(&self, bytes: usize) -> bool {
+        let mut used = self.used_bytes.load(Ordering::Relaxed);
+        loop {
+            if used + bytes > self.limit_bytes {
+                return false;
+            }
+            match self.used_bytes.compare_exchange_weak(
+                used,
+                used + bytes,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => {
+                    self.peak_bytes.fetch_max(used + bytes, Ordering::Relaxed);
+                    return true;
+                }
+                Err(actual) => used = actual,
+            }
+        }
     }
 
-    fn write_u64(&mut self, value: u64) {
-        self.add(value);
+    /// Takes `bytes` even past the limit (a memo's first table).
+    fn reserve(&self, bytes: usize) {
+        let used = self.used_bytes.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        self.peak_bytes.fetch_max(used, Ordering::Relaxed);
     }
 
-    fn write_i64(&mut self, value: i64) {
-        self.add(value as u64);
-    }
-
-    fn write_usize(&mut self, value: usize) {
-        self.add(value as u64);
+    fn release(&self, bytes: usize) {
+        self.used_bytes.fetch_sub(bytes, Ordering::Relaxed);
     }
 }
 
-/// Builds [`StateHasher`]s.
+/// One failed configuration: its fingerprint and the placed indeterminate operations of the pool.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct StateHasherBuilder;
+struct Slot {
+    /// `low` lane; 0 marks a free slot (a real 0 is stored as 1).
+    key: u64,
+    high: u64,
+    pool: u64,
+}
 
-impl BuildHasher for StateHasherBuilder {
-    type Hasher = StateHasher;
-    fn build_hasher(&self) -> StateHasher {
-        StateHasher::default()
+const SLOT_BYTES: usize = std::mem::size_of::<Slot>();
+
+/// An open-addressing table with linear probing.
+struct Table {
+    slots: Vec<Slot>,
+    len: usize,
+}
+
+impl Table {
+    fn new(slots: usize) -> Self {
+        Table {
+            slots: vec![Slot::default(); slots],
+            len: 0,
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        self.slots.len() * SLOT_BYTES
+    }
+
+    fn is_full(&self) -> bool {
+        self.len * 4 >= self.slots.len() * 3
+    }
+
+    /// True when a recorded pool at `key` is a subset of `pool`.
+    fn refutes(&self, key: u64, high: u64, pool: u64) -> bool {
+        let mask = self.slots.len() - 1;
+        let mut position = (key as usize) & mask;
+        loop {
+            let slot = self.slots[position];
+            if slot.key == 0 {
+                return false;
+            }
+            if slot.key == key && slot.high == high && slot.pool & !pool == 0 {
+                return true;
+            }
+            position = (position + 1) & mask;
+        }
+    }
+
+    /// Records `pool` at `key` unless a subset is recorded (a superset is replaced).
+    fn insert(&mut self, key: u64, high: u64, pool: u64) {
+        let mask = self.slots.len() - 1;
+        let mut position = (key as usize) & mask;
+        loop {
+            let slot = &mut self.slots[position];
+            if slot.key == 0 {
+                *slot = Slot { key, high, pool };
+                self.len += 1;
+                return;
+            }
+            if slot.key == key && slot.high == high {
+                if slot.pool & !pool == 0 {
+                    return;
+                }
+                if pool & !slot.pool == 0 {
+                    slot.pool = pool;
+                    return;
+                }
+            }
+            position = (position + 1) & mask;
+        }
     }
 }
-
-/// Hashes a state with [`StateHasher`].
-pub fn hash_state<S: Hash>(state: &S) -> u64 {
-    StateHasherBuilder.hash_one(state)
-}
-
-const EMPTY_SLOT: u32 = u32::MAX;
 
 /// Configurations the search explored and found to have no linearization.
 ///
-/// A configuration is (set of placed operations, state). The set is split in two: an exact part
-/// (bitset words) and a *pool* part (a mask over up to 64 indeterminate operations). A failed
-/// `(exact, pool, state)` also refutes `(exact, pool', state)` for every `pool' ⊇ pool`: placing
-/// more indeterminate operations only removes options, since no operation waits for one of them
-/// (they never return) and each may also never take effect. Per `(exact, state)` the memo keeps
-/// the minimal failed pools.
-pub struct Memo<S> {
-    words_per_set: usize,
-    /// Exact-part words of group `i` are `words[i * words_per_set..][..words_per_set]`.
-    words: Vec<u64>,
-    states: Vec<S>,
-    /// Minimal failed pools of each group.
-    pools: Vec<Vec<u64>>,
-    /// `(fingerprint, group)`; `group == EMPTY_SLOT` marks a free slot.
-    table: Vec<(u64, u32)>,
+/// The set of placed operations is split in two: an exact part (in the fingerprint) and a
+/// *pool* part (a mask over up to 64 indeterminate operations). A failed `(exact, pool, state)`
+/// also refutes `(exact, pool', state)` for every `pool' ⊇ pool`: placing more indeterminate
+/// operations only removes options, since no operation waits for one of them (they never
+/// return) and each may also never take effect. Per fingerprint the memo keeps minimal pools.
+pub struct Memo<'b> {
+    budget: &'b MemoBudget,
+    current: Table,
+    previous: Option<Table>,
 }
 
-impl<S: Eq> Memo<S> {
-    /// An empty memo for exact parts of `words_per_set` words.
-    pub fn new(words_per_set: usize) -> Self {
+impl<'b> Memo<'b> {
+    /// An empty memo drawing on `budget`.
+    pub fn new(budget: &'b MemoBudget) -> Self {
+        let current = Table::new(INITIAL_SLOTS);
+        budget.reserve(current.bytes());
         Memo {
-            words_per_set,
-            words: Vec::new(),
-            states: Vec::new(),
-            pools: Vec::new(),
-            table: vec![(0, EMPTY_SLOT); 1024],
+            budget,
+            current,
+            previous: None,
         }
     }
 
-    /// Number of `(exact, state)` groups recorded.
+    /// Number of failures remembered.
     pub fn len(&self) -> usize {
-        self.states.len()
+        self.current.len + self.previous.as_ref().map_or(0, |table| table.len)
     }
 
-    /// True when nothing was recorded.
+    /// True when nothing is remembered.
     pub fn is_empty(&self) -> bool {
-        self.states.is_empty()
+        self.len() == 0
     }
 
-    /// The group of `(exact, state)`, or the free slot where it would go.
-    fn find(&self, fingerprint: u64, exact: &[u64], state: &S) -> Result<usize, usize> {
-        let mask = self.table.len() - 1;
-        let mut slot = (fingerprint as usize) & mask;
-        loop {
-            let (slot_fingerprint, group) = self.table[slot];
-            if group == EMPTY_SLOT {
-                return Err(slot);
-            }
-            if slot_fingerprint == fingerprint && self.group_equals(group as usize, exact, state) {
-                return Ok(group as usize);
-            }
-            slot = (slot + 1) & mask;
-        }
-    }
-
-    /// True when a recorded failure refutes `(exact, pool, state)`; `fingerprint` must depend on
-    /// `exact` and `state` only.
-    pub fn refutes(&self, fingerprint: u64, exact: &[u64], pool: u64, state: &S) -> bool {
-        match self.find(fingerprint, exact, state) {
-            Ok(group) => self.pools[group].iter().any(|failed| failed & !pool == 0),
-            Err(_) => false,
-        }
+    /// True when a remembered failure refutes `(fingerprint, pool)`; `fingerprint` must not
+    /// depend on the pool.
+    pub fn refutes(&self, fingerprint: Fingerprint, pool: u64) -> bool {
+        let key = slot_key(fingerprint);
+        self.current.refutes(key, fingerprint.high, pool)
+            || self
+                .previous
+                .as_ref()
+                .is_some_and(|table| table.refutes(key, fingerprint.high, pool))
     }
 
     /// Records a failed configuration.
-    pub fn insert(&mut self, fingerprint: u64, exact: &[u64], pool: u64, state: S) {
-        debug_assert_eq!(exact.len(), self.words_per_set);
-        let slot = match self.find(fingerprint, exact, &state) {
-            Ok(group) => {
-                let pools = &mut self.pools[group];
-                if !pools.iter().any(|failed| failed & !pool == 0) {
-                    pools.retain(|failed| pool & !failed != 0);
-                    pools.push(pool);
-                }
-                return;
-            }
-            Err(slot) => slot,
-        };
-        let group = u32::try_from(self.states.len()).expect("memo holds fewer than 2^32 groups");
-        assert!(group != EMPTY_SLOT);
-        self.words.extend_from_slice(exact);
-        self.states.push(state);
-        self.pools.push(vec![pool]);
-        self.table[slot] = (fingerprint, group);
-        if self.states.len() * 2 > self.table.len() {
-            self.grow();
+    pub fn insert(&mut self, fingerprint: Fingerprint, pool: u64) {
+        if self.current.is_full() {
+            self.make_room();
         }
+        self.current
+            .insert(slot_key(fingerprint), fingerprint.high, pool);
     }
 
-    fn group_equals(&self, group: usize, exact: &[u64], state: &S) -> bool {
-        let start = group * self.words_per_set;
-        self.words[start..start + self.words_per_set] == *exact && self.states[group] == *state
-    }
-
-    fn grow(&mut self) {
-        let capacity = self.table.len() * 2;
-        let old = std::mem::replace(&mut self.table, vec![(0, EMPTY_SLOT); capacity]);
-        let mask = capacity - 1;
-        for (fingerprint, group) in old.into_iter().filter(|(_, group)| *group != EMPTY_SLOT) {
-            let mut slot = (fingerprint as usize) & mask;
-            while self.table[slot].1 != EMPTY_SLOT {
-                slot = (slot + 1) & mask;
+    /// Doubles the current table if the budget allows, else rotates the generations.
+    fn make_room(&mut self) {
+        let slots = self.current.slots.len();
+        let doubled = slots * 2 * SLOT_BYTES;
+        if self.budget.try_reserve(doubled) {
+            let mut grown = Table::new(slots * 2);
+            for slot in self.current.slots.iter().filter(|slot| slot.key != 0) {
+                grown.insert(slot.key, slot.high, slot.pool);
             }
-            self.table[slot] = (fingerprint, group);
+            self.budget.release(self.current.bytes());
+            self.current = grown;
+            return;
         }
+        if let Some(forgotten) = self.previous.take() {
+            self.budget.release(forgotten.bytes());
+        }
+        let fresh = Table::new(slots);
+        self.budget.reserve(fresh.bytes());
+        self.previous = Some(std::mem::replace(&mut self.current, fresh));
     }
+}
+
+impl Drop for Memo<'_> {
+    fn drop(&mut self) {
+        let bytes = self.current.bytes() + self.previous.as_ref().map_or(0, Table::bytes);
+        self.budget.release(bytes);
+    }
+}
+
+fn slot_key(fingerprint: Fingerprint) -> u64 {
+    fingerprint.low.max(1)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn memo_verifies_exactly_and_subsumes_pools() {
-        let mut memo: Memo<Option<i64>> = Memo::new(1);
-        assert!(!memo.refutes(7, &[1], 0, &Some(1)));
-        memo.insert(7, &[1], 0b0101, Some(1));
-        assert!(memo.refutes(7, &[1], 0b0101, &Some(1)));
-        assert!(
-            memo.refutes(7, &[1], 0b1101, &Some(1)),
-            "a larger pool is refuted too"
-        );
-        assert!(
-            !memo.refutes(7, &[1], 0b0100, &Some(1)),
-            "a smaller pool is not"
-        );
-        assert!(
-            !memo.refutes(7, &[1], 0b0101, &Some(2)),
-            "same fingerprint, other state"
-        );
-        assert!(
-            !memo.refutes(7, &[3], 0b0101, &Some(1)),
-            "same fingerprint, other set"
-        );
-        for value in 0..5000 {
-            memo.insert(mix64(value), &[value], 0, None);
-        }
-        assert_eq!(memo.len(), 5001);
-        memo.insert(7, &[1], 0b0001, Some(1));
-        assert!(
-            memo.refutes(7, &[1], 0b0011, &Some(1)),
-            "the smaller pool replaced the larger"
-        );
-        assert_eq!(memo.len(), 5001, "same group");
-        assert!(memo.refutes(mix64(4999), &[4999], 0, &None));
-        assert!(
-            memo.refutes(7, &[1], 0b0101, &Some(1)),
-            "still there after growing"
-        );
+    fn print(value: u64) -> Fingerprint {
+        Fingerprint::of_index(value)
     }
 
     #[test]
-    fn state_hash_distinguishes_small_states() {
-        assert_ne!(hash_state(&Some(1i64)), hash_state(&Some(2i64)));
-        assert_ne!(hash_state(&None::<i64>), hash_state(&Some(0i64)));
+    fn memo_subsumes_pools_and_tells_states_apart() {
+        let budget = MemoBudget::new(1 << 20);
+        let mut memo = Memo::new(&budget);
+        assert!(!memo.refutes(print(7), 0));
+        memo.insert(print(7), 0b0101);
+        assert!(memo.refutes(print(7), 0b0101));
+        assert!(
+            memo.refutes(print(7), 0b1101),
+            "a larger pool is refuted too"
+        );
+        assert!(!memo.refutes(print(7), 0b0100), "a smaller pool is not");
+        let same_low = Fingerprint {
+            low: print(7).low,
+            high: 1,
+        };
+        assert!(!memo.refutes(same_low, 0b0101), "both lanes must match");
+        for value in 0..5000 {
+            memo.insert(print(value + 100), 0);
+        }
+        assert_eq!(memo.len(), 5001);
+        memo.insert(print(7), 0b0001);
+        assert!(
+            memo.refutes(print(7), 0b0011),
+            "the smaller pool replaced the larger"
+        );
+        assert!(memo.refutes(print(5099), 0));
+        assert!(memo.refutes(print(7), 0b0101), "still there after growing");
+    }
+
+    #[test]
+    fn memo_stays_within_its_budget_and_forgets_the_older_half() {
+        let budget = MemoBudget::new(64 << 10);
+        let mut memo = Memo::new(&budget);
+        for value in 0..100_000 {
+            memo.insert(print(value), 0);
+        }
+        assert!(budget.peak_bytes() <= 64 << 10, "{}", budget.peak_bytes());
+        assert!(memo.refutes(print(99_999), 0), "the newest is remembered");
+        assert!(!memo.refutes(print(0), 0), "the oldest is forgotten");
+        drop(memo);
+        assert_eq!(budget.used_bytes.load(Ordering::Relaxed), 0);
     }
 }

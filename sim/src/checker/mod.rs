@@ -9,9 +9,11 @@
 //!
 //! The search is Wing–Gong/Lowe's, as in Porcupine ([`search`]): a doubly-linked list of call and
 //! return entries, lift/unlift, and a memo of explored `(set of linearized operations, state)`
-//! pairs. Histories are first split into independent parts when the model allows it
-//! (P-compositionality), and the parts are searched on two worker threads. A wall-clock budget
-//! turns a search that would not finish into [`Verdict::Unknown`].
+//! pairs (as fingerprints, in bounded memory: [`memo`]). Histories are first split into
+//! independent parts when the model allows it (P-compositionality); the parts take turns under
+//! one wall-clock budget, in slices of steps on up to two worker threads ([`schedule`]), so a
+//! quickly refuted part is found however hard the others are. When the budget runs out, the
+//! verdict is [`Verdict::Unknown`].
 //!
 //! A refuted history comes with the longest linearizable prefix found, the operation that could
 //! not be placed after it, and the other candidates ([`explain`]), and can be drawn as an HTML
@@ -47,18 +49,24 @@
 pub mod bench;
 pub mod budget;
 pub mod cli;
+pub mod entry_list;
 pub mod explain;
+pub mod fingerprint;
+pub mod footprint;
 pub mod history;
 pub mod jepsen;
 pub mod json_lines;
 pub mod linearizability;
 pub mod memo;
 pub mod model;
+pub mod schedule;
 pub mod search;
 pub mod timeline;
 pub mod workload;
 
 pub use history::{History, Operation, OperationId};
-pub use linearizability::{check, CheckOptions, CheckReport, PartReport, Verdict};
+pub use linearizability::{
+    check, check_with_limits, CheckOptions, CheckReport, PartReport, SearchLimits, Verdict,
+};
 pub use model::Model;
 pub use search::{Refutation, SearchOutcome};

@@ -3,7 +3,8 @@
 //! A [`Model`] says what a single copy of the object would answer. To ensure correctness:
 //! - `step` is a pure function of its arguments (no clocks, no randomness, no interior state);
 //! - two states that compare equal behave identically for every later operation, and equal states
-//!   hash equally (the checker memoises on `(linearized set, state)`);
+//!   hash equally (the checker memoises on fingerprints of `(linearized set, state)`, so hashing
+//!   should be cheap and see everything that tells states apart);
 //! - `step(state, input, None)` describes an operation whose answer was lost: it returns the
 //!   state after the operation took effect with whatever answer it produced (the checker itself
 //!   covers "never took effect");
@@ -14,6 +15,7 @@
 use std::fmt::Debug;
 use std::hash::Hash;
 
+use crate::checker::footprint::Footprint;
 use crate::checker::history::Operation;
 
 pub mod cas_register;
@@ -47,6 +49,26 @@ pub trait Model: Sync {
     /// doubt answer `false` (the default): that is always correct, only slower.
     fn is_read_only(&self, input: &Self::Input, output: Option<&Self::Output>) -> bool {
         let _ = (input, output);
+        false
+    }
+
+    /// The parts of the state the operation, with this answer (`None`: lost), may read and write.
+    /// Operations whose footprints do not conflict must commute (see [`Footprint`]); the search
+    /// then places a legal operation that commutes with every unplaced operation concurrent
+    /// with it at once, without trying other orders. The default, [`Footprint::everything`], is
+    /// always correct, only slower.
+    fn footprint(&self, input: &Self::Input, output: Option<&Self::Output>) -> Footprint {
+        let _ = (input, output);
+        Footprint::everything()
+    }
+
+    /// True when the operation, had it taken effect in `state` with its answer lost, would have
+    /// changed nothing, and would change nothing in any state that agrees with `state` on the
+    /// cells its footprint reads (a request that fails, like creating a volume that exists).
+    /// The search may then leave a lost operation out of the way of others. The default,
+    /// `false`, is always correct.
+    fn is_inert(&self, state: &Self::State, input: &Self::Input) -> bool {
+        let _ = (state, input);
         false
     }
 

@@ -14,12 +14,24 @@
 //! configuration (those invoked before that return). Trying them eagerly, in time order, made
 //! the search place every lost write as soon as possible and backtrack far when it had in fact
 //! not happened.
+//!
+//! Two shortcuts place an operation without trying the other candidates first (its frame is
+//! *forced*: when it fails, the configuration it was lifted from fails too): a read-only
+//! operation that is legal now, and an operation that commutes with every unplaced operation
+//! that could come before it ([`Model::footprint`]).
+//!
+//! A [`PartSearch`] runs in slices of steps, so parts can take turns under one budget
+//! ([`crate::checker::schedule`]).
 
 use std::hash::Hash;
 
 use crate::checker::budget::{Budget, BudgetState};
+pub use crate::checker::entry_list::PoolOrder;
+use crate::checker::entry_list::{EntryList, HEAD};
+use crate::checker::fingerprint::{fingerprint_of, Fingerprint};
+use crate::checker::footprint::Footprint;
 use crate::checker::history::OperationId;
-use crate::checker::memo::{hash_state, mix64, Memo};
+use crate::checker::memo::{Memo, MemoBudget, MEMO_BYTES_DEFAULT};
 use crate::checker::model::Model;
 
 /// One operation of the part being checked, borrowed from the history.
@@ -63,132 +75,22 @@ pub enum SearchOutcome {
     Cancelled,
 }
 
-/// When the search tries indeterminate operations.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PoolOrder {
-    /// Only when stuck at a return, after every completed candidate (suits lost operations that
-    /// never took effect, or whose effect shows soon).
-    Lazy,
-    /// In time order with the others, as Porcupine does (suits lost operations that took effect
-    /// and whose effect hides for a while).
-    Eager,
-}
-
-const HEAD: u32 = 0;
 /// How many search steps between two looks at the budget.
-const BUDGET_CHECK_STEPS: u64 = 4096;
-
-/// The time-ordered list of calls and returns, as index-linked nodes.
-struct EntryList {
-    next: Vec<u32>,
-    previous: Vec<u32>,
-    /// Local operation index of each node (unused for the sentinels).
-    operation: Vec<u32>,
-    is_call: Vec<bool>,
-    /// Return node of each operation; `NO_NODE` for an indeterminate one.
-    return_node: Vec<u32>,
-    /// Call nodes of the indeterminate operations, in time order (not linked in the list).
-    pool: Vec<u32>,
-    tail: u32,
-}
-
-const NO_NODE: u32 = u32::MAX;
-
-impl EntryList {
-    /// The list of `operations`; with `order == PoolOrder::Lazy` indeterminate calls go to the
-    /// pool instead.
-    fn build<M: Model>(operations: &[PartOperation<'_, M>], order: PoolOrder) -> Self {
-        // (time, 0 = call | 1 = return, operation)
-        let mut events: Vec<(u64, u8, u32)> = Vec::with_capacity(operations.len() * 2);
-        for (index, operation) in operations.iter().enumerate() {
-            let index = u32::try_from(index).expect("fewer than 2^32 operations in a part");
-            events.push((operation.invoke_ns, 0, index));
-            if let Some(complete_ns) = operation.complete_ns {
-                events.push((complete_ns, 1, index));
-            }
-        }
-        events.sort_unstable();
-        let nodes = events.len() + 2;
-        let tail = u32::try_from(nodes - 1).expect("fewer than 2^32 entries");
-        let mut list = EntryList {
-            next: (1..=nodes as u32).collect(),
-            previous: (0..nodes as u32).map(|node| node.wrapping_sub(1)).collect(),
-            operation: vec![NO_NODE; nodes],
-            is_call: vec![false; nodes],
-            return_node: vec![NO_NODE; operations.len()],
-            pool: Vec::new(),
-            tail,
-        };
-        for (position, (_, kind, index)) in events.iter().enumerate() {
-            let node = position + 1;
-            list.operation[node] = *index;
-            list.is_call[node] = *kind == 0;
-            if *kind == 1 {
-                list.return_node[*index as usize] = node as u32;
-            }
-        }
-        for node in (1..tail).filter(|_| order == PoolOrder::Lazy) {
-            let index = list.operation[node as usize] as usize;
-            if list.is_call[node as usize] && operations[index].complete_ns.is_none() {
-                list.unlink(node);
-                list.pool.push(node);
-            }
-        }
-        list
-    }
-
-    fn unlink(&mut self, node: u32) {
-        let (previous, next) = (self.previous[node as usize], self.next[node as usize]);
-        self.next[previous as usize] = next;
-        self.previous[next as usize] = previous;
-    }
-
-    fn relink(&mut self, node: u32) {
-        let (previous, next) = (self.previous[node as usize], self.next[node as usize]);
-        self.next[previous as usize] = node;
-        self.previous[next as usize] = node;
-    }
-
-    /// Removes a call and its return from the list (an indeterminate call is not in it).
-    fn lift(&mut self, call: u32) {
-        if self.is_pooled(call) {
-            return;
-        }
-        self.unlink(call);
-        let answer = self.return_node[self.operation[call as usize] as usize];
-        if answer != NO_NODE {
-            self.unlink(answer);
-        }
-    }
-
-    /// Puts back what `lift(call)` removed (lifts are undone in reverse order).
-    fn unlift(&mut self, call: u32) {
-        if self.is_pooled(call) {
-            return;
-        }
-        let answer = self.return_node[self.operation[call as usize] as usize];
-        if answer != NO_NODE {
-            self.relink(answer);
-        }
-        self.relink(call);
-    }
-
-    /// True for an indeterminate call kept in the pool rather than the list.
-    fn is_pooled(&self, call: u32) -> bool {
-        !self.pool.is_empty() && self.return_node[self.operation[call as usize] as usize] == NO_NODE
-    }
-}
+const BUDGET_CHECK_STEPS: u64 = 256;
 
 /// A frame of the search stack: the call that was lifted and the state before it.
 struct Frame<S> {
     call: u32,
     state_before: S,
-    /// The operation is read-only (`Model::is_read_only`): if any linearization extends the
-    /// configuration it was lifted from, one places it first. (It was a candidate, so every
-    /// operation that completed before it was invoked is placed already, and moving it earlier
-    /// breaks no real-time order; it changes no state, so every other operation sees the same
-    /// states.) So when this frame fails, its parent configuration fails too, without trying
-    /// other candidates.
+    /// Fingerprint of the configuration the lift led to (recorded in the memo if it fails).
+    reached: Fingerprint,
+    /// Placing the operation first loses nothing: it is read-only and legal (if any
+    /// linearization extends the configuration it was lifted from, one places it first: it was
+    /// a candidate, so every operation that completed before it was invoked is placed already,
+    /// and moving it earlier breaks no real-time order; it changes no state, so every other
+    /// operation sees the same states), or it commutes with every operation that could come
+    /// before it (moving it first changes no answer and no later state). So when this frame
+    /// fails, its parent configuration fails too, without trying other candidates.
     forced: bool,
     /// Where to go on when this frame fails (the call's successor is found after unlifting).
     resume: Resume,
@@ -230,28 +132,42 @@ enum Next {
     Done,
 }
 
-/// The search's mutable state over one part.
-struct Search<'s, 'h, M: Model> {
+/// What a slice of search ended with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Progress {
+    /// The part is decided, out of time, or cancelled.
+    Finished(SearchOutcome),
+    /// The slice's steps are used up: call [`PartSearch::run`] again.
+    Paused,
+}
+
+/// The search over one part, resumable: it runs in slices of steps.
+pub struct PartSearch<'s, 'h, M: Model> {
     model: &'s M,
     operations: &'s [PartOperation<'h, M>],
     list: EntryList,
     /// A random key per operation; the exact part's key is the xor of its members'.
-    operation_keys: Vec<u64>,
+    operation_keys: Vec<Fingerprint>,
     /// The pool bit of each of the first 64 indeterminate operations (see [`Memo`]).
     pool_bits: Vec<Option<u32>>,
-    memo: Memo<M::State>,
+    footprints: Vec<Footprint>,
+    memo: Memo<'s>,
     /// Placed operations outside the pool.
     exact: Vec<u64>,
-    exact_key: u64,
+    exact_key: Fingerprint,
     /// Placed operations of the pool.
     pool: u64,
     remaining_completed: usize,
     state: M::State,
     stack: Vec<Frame<M::State>>,
     furthest: Option<Furthest>,
+    cursor: Cursor,
+    steps: u64,
+    /// Scratch space for [`PartSearch::commutes_with_rivals`].
+    rivals: Vec<usize>,
 }
 
-/// Searches one part for a linearization.
+/// Searches one part for a linearization, to the end or until the budget says stop.
 pub fn search<M: Model>(
     model: &M,
     operations: &[PartOperation<'_, M>],
@@ -261,89 +177,131 @@ pub fn search<M: Model>(
 where
     M::State: Hash,
 {
-    let remaining_completed = operations
-        .iter()
-        .filter(|op| op.complete_ns.is_some())
-        .count();
-    if remaining_completed == 0 {
-        return SearchOutcome::Linearizable(Vec::new());
-    }
-    let words = operations.len().div_ceil(64);
-    let mut search = Search {
-        model,
-        operations,
-        list: EntryList::build(operations, order),
-        operation_keys: (0..operations.len() as u64).map(mix64).collect(),
-        pool_bits: pool_bits(operations),
-        memo: Memo::new(words),
-        exact: vec![0u64; words],
-        exact_key: 0,
-        pool: 0,
-        remaining_completed,
-        state: model.init(),
-        stack: Vec::new(),
-        furthest: None,
-    };
-    let mut cursor = Cursor::List(search.list.next[HEAD as usize]);
-    let mut steps = 0u64;
+    let memo_budget = MemoBudget::new(MEMO_BYTES_DEFAULT);
+    let mut search = PartSearch::new(model, operations, order, &memo_budget);
     loop {
-        steps += 1;
-        if steps.is_multiple_of(BUDGET_CHECK_STEPS) {
-            match budget.state() {
-                BudgetState::Continue => {}
-                BudgetState::Cancelled => return SearchOutcome::Cancelled,
-                BudgetState::Exhausted => {
-                    let best = search
-                        .furthest
-                        .map(|best| refutation(operations, &search.list, best));
-                    return SearchOutcome::Unknown(best);
+        if let Progress::Finished(outcome) = search.run(u64::MAX, budget) {
+            return outcome;
+        }
+    }
+}
+
+impl<'s, 'h, M: Model> PartSearch<'s, 'h, M>
+where
+    M::State: Hash,
+{
+    /// A search over `operations` (one independent part) whose memo draws on `memo_budget`.
+    pub fn new(
+        model: &'s M,
+        operations: &'s [PartOperation<'h, M>],
+        order: PoolOrder,
+        memo_budget: &'s MemoBudget,
+    ) -> Self {
+        let list = EntryList::build(operations, order);
+        let cursor = Cursor::List(list.next[HEAD as usize]);
+        PartSearch {
+            model,
+            operations,
+            list,
+            operation_keys: (0..operations.len() as u64)
+                .map(Fingerprint::of_index)
+                .collect(),
+            pool_bits: pool_bits(operations),
+            footprints: operations
+                .iter()
+                .map(|operation| model.footprint(operation.input, operation.output))
+                .collect(),
+            memo: Memo::new(memo_budget),
+            exact: vec![0u64; operations.len().div_ceil(64)],
+            exact_key: Fingerprint::default(),
+            pool: 0,
+            remaining_completed: operations
+                .iter()
+                .filter(|operation| operation.complete_ns.is_some())
+                .count(),
+            state: model.init(),
+            stack: Vec::new(),
+            furthest: None,
+            cursor,
+            steps: 0,
+            rivals: Vec::new(),
+        }
+    }
+
+    /// Search steps taken so far.
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    /// Searches for at most `steps` more steps (the budget is consulted every few hundred).
+    pub fn run(&mut self, steps: u64, budget: &Budget<'_>) -> Progress {
+        if self.remaining_completed == 0 {
+            return Progress::Finished(SearchOutcome::Linearizable(Vec::new()));
+        }
+        let end = self.steps.saturating_add(steps);
+        while self.steps < end {
+            self.steps += 1;
+            if self.steps.is_multiple_of(BUDGET_CHECK_STEPS) {
+                match budget.state() {
+                    BudgetState::Continue => {}
+                    BudgetState::Cancelled => return Progress::Finished(SearchOutcome::Cancelled),
+                    BudgetState::Exhausted => return Progress::Finished(self.give_up()),
                 }
             }
+            if let Some(outcome) = self.step() {
+                return Progress::Finished(outcome);
+            }
         }
-        let next = match cursor {
-            Cursor::List(node) if search.list.is_call[node as usize] => {
-                search.on_call(node, Resume::AfterCall)
+        Progress::Paused
+    }
+
+    /// The outcome of stopping now: unknown, with the furthest point reached.
+    pub fn give_up(&self) -> SearchOutcome {
+        let furthest = self.furthest.as_ref();
+        SearchOutcome::Unknown(furthest.map(|best| refutation(self.operations, &self.list, best)))
+    }
+
+    /// One step: looks at the candidate under the cursor; the outcome once decided.
+    fn step(&mut self) -> Option<SearchOutcome> {
+        let next = match self.cursor {
+            Cursor::List(node) if self.list.is_call[node as usize] => {
+                self.on_call(node, Resume::AfterCall)
             }
             Cursor::List(node) => {
                 debug_assert_ne!(
-                    node, search.list.tail,
+                    node, self.list.tail,
                     "a completed operation's return is ahead"
                 );
-                search.on_return(node);
+                self.on_return(node);
                 Next::Visit(Cursor::Pool {
                     position: 0,
                     bound: node,
                 })
             }
-            Cursor::Pool { position, bound } => search.on_pool(position, bound),
+            Cursor::Pool { position, bound } => self.on_pool(position, bound),
         };
-        cursor = match next {
+        self.cursor = match next {
             Next::Visit(cursor) => cursor,
             Next::Done => {
-                let order = search.stack.iter().map(|frame| frame.call);
-                return SearchOutcome::Linearizable(ids(operations, &search.list, order));
+                let order = self.stack.iter().map(|frame| frame.call);
+                let order = ids(self.operations, &self.list, order);
+                return Some(SearchOutcome::Linearizable(order));
             }
-            Next::Backtrack => match search.backtrack() {
+            Next::Backtrack => match self.backtrack() {
                 Some(cursor) => cursor,
                 None => {
-                    let best = search
+                    let best = self
                         .furthest
+                        .as_ref()
                         .expect("a return was reached before the last backtrack");
-                    return SearchOutcome::NotLinearizable(refutation(
-                        operations,
-                        &search.list,
-                        best,
-                    ));
+                    let refuted = refutation(self.operations, &self.list, best);
+                    return Some(SearchOutcome::NotLinearizable(refuted));
                 }
             },
         };
+        None
     }
-}
 
-impl<M: Model> Search<'_, '_, M>
-where
-    M::State: Hash,
-{
     /// Tries to place the operation of a call next; `resume` says where its failure leads.
     fn on_call(&mut self, node: u32, resume: Resume) -> Next {
         let skip = match resume {
@@ -362,17 +320,15 @@ where
             // Placing an indeterminate operation that changes nothing only removes options.
             return skip;
         }
-        let forced = self.model.is_read_only(operation.input, operation.output);
+        let read_only = self.model.is_read_only(operation.input, operation.output);
         debug_assert!(
-            !forced || next_state == self.state,
+            !read_only || next_state == self.state,
             "a read-only step changed the state"
         );
+        let forced = read_only || self.commutes_with_rivals(index, node);
         self.toggle(index);
-        let fingerprint = mix64(self.exact_key ^ hash_state(&next_state));
-        if self
-            .memo
-            .refutes(fingerprint, &self.exact, self.pool, &next_state)
-        {
+        let reached = self.exact_key.xor(fingerprint_of(&next_state));
+        if self.memo.refutes(reached, self.pool) {
             self.toggle(index);
             return if forced { Next::Backtrack } else { skip };
         }
@@ -380,6 +336,7 @@ where
         self.stack.push(Frame {
             call: node,
             state_before,
+            reached,
             forced,
             resume,
         });
@@ -435,10 +392,8 @@ where
         loop {
             let frame = self.stack.pop()?;
             // The configuration this frame led to has failed.
-            let fingerprint = mix64(self.exact_key ^ hash_state(&self.state));
-            let state_after = std::mem::replace(&mut self.state, frame.state_before);
-            self.memo
-                .insert(fingerprint, &self.exact, self.pool, state_after);
+            self.memo.insert(frame.reached, self.pool);
+            self.state = frame.state_before;
             let undone = self.list.operation[frame.call as usize] as usize;
             self.toggle(undone);
             if self.operations[undone].complete_ns.is_some() {
@@ -454,6 +409,81 @@ where
         }
     }
 
+    /// True when placing the completed operation of call `node` first loses no linearization:
+    /// every unplaced operation that could come before it (its *rivals*: invoked before it
+    /// returned) commutes with it, or is a lost operation that is inert now and stays so until
+    /// then (see [`PartSearch::rivals_out_of_the_way`]; the others can be swapped with it).
+    fn commutes_with_rivals(&mut self, index: usize, node: u32) -> bool {
+        if self.footprints[index].is_everything() || self.operations[index].complete_ns.is_none() {
+            return false;
+        }
+        let mut rivals = std::mem::take(&mut self.rivals);
+        rivals.clear();
+        let answer = self.list.return_node[index];
+        let mut cursor = self.list.next[HEAD as usize];
+        while cursor != answer {
+            if self.list.is_call[cursor as usize] && cursor != node {
+                rivals.push(self.list.operation[cursor as usize] as usize);
+            }
+            cursor = self.list.next[cursor as usize];
+        }
+        let pooled = self.list.pool.iter().take_while(|&&call| call < answer);
+        rivals.extend(
+            pooled
+                .map(|&call| self.list.operation[call as usize] as usize)
+                .filter(|&other| !self.is_placed(other)),
+        );
+        let forced = self.rivals_out_of_the_way(index, &rivals);
+        self.rivals = rivals;
+        forced
+    }
+
+    /// True when every rival conflicting with operation `index` is a lost operation that stays
+    /// inert: the conflicting ones, and the lost rivals that write what those read (and so on),
+    /// are all lost reads or inert now ([`Model::is_inert`]), and no completed rival writes what
+    /// any of them reads. (Placed before `index`, the first of them to go would see the cells it
+    /// reads as they are now, so change nothing, and so on: all can be left out.)
+    fn rivals_out_of_the_way(&self, index: usize, rivals: &[usize]) -> bool {
+        let mut inert: Vec<usize> = Vec::new();
+        for &rival in rivals {
+            if self.footprints[index].conflicts(&self.footprints[rival]) {
+                if !self.stays_inert_candidate(rival) {
+                    return false;
+                }
+                inert.push(rival);
+            }
+        }
+        let mut checked = 0;
+        while checked < inert.len() {
+            let lost = inert[checked];
+            checked += 1;
+            if self.model.is_read_only(self.operations[lost].input, None) {
+                continue;
+            }
+            for &other in rivals {
+                if other == lost
+                    || inert.contains(&other)
+                    || !self.footprints[other].writes_into_reads(&self.footprints[lost])
+                {
+                    continue;
+                }
+                if !self.stays_inert_candidate(other) {
+                    return false;
+                }
+                inert.push(other);
+            }
+        }
+        true
+    }
+
+    /// True for a lost read, or a lost operation inert in the current state.
+    fn stays_inert_candidate(&self, rival: usize) -> bool {
+        let operation = &self.operations[rival];
+        operation.complete_ns.is_none()
+            && (self.model.is_read_only(operation.input, None)
+                || self.model.is_inert(&self.state, operation.input))
+    }
+
     fn is_placed(&self, index: usize) -> bool {
         match self.pool_bits[index] {
             Some(bit) => self.pool & (1u64 << bit) != 0,
@@ -467,7 +497,7 @@ where
             Some(bit) => self.pool ^= 1u64 << bit,
             None => {
                 self.exact[index / 64] ^= 1u64 << (index % 64);
-                self.exact_key ^= self.operation_keys[index];
+                self.exact_key = self.exact_key.xor(self.operation_keys[index]);
             }
         }
     }
@@ -502,7 +532,7 @@ fn ids<M: Model>(
 fn refutation<M: Model>(
     operations: &[PartOperation<'_, M>],
     list: &EntryList,
-    furthest: Furthest,
+    furthest: &Furthest,
 ) -> Refutation {
     let prefix = ids(operations, list, furthest.calls.iter().copied());
     let blocking_index = list.operation[furthest.blocking_node as usize] as usize;

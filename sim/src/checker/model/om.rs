@@ -16,19 +16,24 @@
 //! size), then volume exists, bucket exists, then the operation's own conditions.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
+use crate::checker::footprint::Footprint;
 use crate::checker::history::Operation;
 use crate::checker::model::Model;
 
 mod bucket;
 mod describe;
+mod footprint;
 mod key;
 mod matching;
 pub mod names;
+mod tables;
 mod types;
 mod volume;
 
 pub use matching::matches;
+use tables::{KeyTable, OpenKeyTable};
 pub use types::{
     BucketInfo, BucketLayout, KeyInfo, OmErrorCode, OmOp, OmOutcome, OmResponse, OpenKeyInfo,
     Quota, Replication, VolumeInfo,
@@ -40,24 +45,24 @@ pub const LIST_ENTRIES_MAX: u64 = 1000;
 /// Open ids the checker gives opens whose answer was lost (a real log index never gets here).
 const UNKNOWN_OPEN_ID_BASE: u64 = 1 << 50;
 
-/// The whole metadata state.
+/// The whole metadata state. Volumes and buckets are shared between copies (copy on write), so
+/// copying a state costs little; the checker copies one at every step.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct OmModel {
-    volumes: BTreeMap<String, VolumeState>,
+    volumes: BTreeMap<String, Arc<VolumeState>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct VolumeState {
     info: VolumeInfo,
-    buckets: BTreeMap<String, BucketState>,
+    buckets: BTreeMap<String, Arc<BucketState>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct BucketState {
     info: BucketInfo,
-    keys: BTreeMap<String, KeyInfo>,
-    /// Keyed by (key name, open id): the order `ListOpenKeys` returns.
-    open_keys: BTreeMap<(String, u64), KeyInfo>,
+    keys: KeyTable,
+    open_keys: OpenKeyTable,
 }
 
 /// Where a request sits in the log: its index and the leader-stamped time.
@@ -105,12 +110,18 @@ impl OmModel {
     }
 
     fn volume(&self, volume: &str) -> Result<&VolumeState, OmErrorCode> {
-        self.volumes.get(volume).ok_or(OmErrorCode::VolumeNotFound)
+        self.volumes
+            .get(volume)
+            .map(|state| &**state)
+            .ok_or(OmErrorCode::VolumeNotFound)
     }
 
+    /// The volume, unshared from other copies of the state (call once the request will
+    /// change it: unsharing copies it).
     fn volume_mut(&mut self, volume: &str) -> Result<&mut VolumeState, OmErrorCode> {
         self.volumes
             .get_mut(volume)
+            .map(Arc::make_mut)
             .ok_or(OmErrorCode::VolumeNotFound)
     }
 
@@ -118,6 +129,7 @@ impl OmModel {
         self.volume(volume)?
             .buckets
             .get(bucket)
+            .map(|state| &**state)
             .ok_or(OmErrorCode::BucketNotFound)
     }
 
@@ -127,10 +139,12 @@ impl OmModel {
         volume: &str,
         bucket: &str,
     ) -> Result<(&mut VolumeInfo, &mut BucketState), OmErrorCode> {
+        self.bucket(volume, bucket)?;
         let volume = self.volume_mut(volume)?;
         let bucket = volume
             .buckets
             .get_mut(bucket)
+            .map(Arc::make_mut)
             .ok_or(OmErrorCode::BucketNotFound)?;
         Ok((&mut volume.info, bucket))
     }
@@ -159,9 +173,7 @@ impl OmModel {
         let Ok(bucket) = self.bucket(volume, bucket) else {
             return UNKNOWN_OPEN_ID_BASE;
         };
-        let start = (key.to_string(), UNKNOWN_OPEN_ID_BASE);
-        let end = (key.to_string(), u64::MAX);
-        UNKNOWN_OPEN_ID_BASE + bucket.open_keys.range(start..=end).count() as u64
+        UNKNOWN_OPEN_ID_BASE + bucket.open_keys.count_from(key, UNKNOWN_OPEN_ID_BASE) as u64
     }
 }
 
@@ -225,9 +237,10 @@ impl Model for OmSpec {
         ) = (input, output)
         {
             // The order of opens whose id is unknown is unknown: compare against every candidate.
-            let full = state.list_open_keys_unbounded(volume, bucket, prefix, start);
+            let full = state.open_keys_listed(volume, bucket, prefix, start);
             let accepted = match (full, observed) {
                 (Ok(full), Ok(OmResponse::OpenKeys(listed))) => {
+                    let full: Vec<&KeyInfo> = full.into_iter().map(|(_, key)| key).collect();
                     matching::open_keys_match(&full, list_limit(*max), listed)
                 }
                 (Err(expected), Err(observed)) => expected == *observed,
@@ -260,6 +273,16 @@ impl Model for OmSpec {
 
     fn is_read_only(&self, input: &OmOp, output: Option<&OmOutcome>) -> bool {
         input.is_read() || matches!(output, Some(Err(_)))
+    }
+
+    fn footprint(&self, input: &OmOp, output: Option<&OmOutcome>) -> Footprint {
+        footprint::footprint(input, output)
+    }
+
+    /// A request that fails changes nothing, and whether it fails depends only on what it
+    /// reads.
+    fn is_inert(&self, state: &OmModel, input: &OmOp) -> bool {
+        state.clone().apply(0, 0, input).is_err()
     }
 
     /// By volume, unless some `ListVolumes` spans them all.

@@ -1,11 +1,11 @@
 //! Bucket requests.
 
-use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use super::names::{check_bucket_name, check_volume_name};
 use super::{
-    list_window, BucketInfo, BucketLayout, BucketState, OmErrorCode, OmModel, OmOp, OmOutcome,
-    OmResponse, Quota, Stamp,
+    list_window, BucketInfo, BucketLayout, BucketState, KeyTable, OmErrorCode, OmModel, OmOp,
+    OmOutcome, OmResponse, OpenKeyTable, Quota, Stamp,
 };
 
 impl OmModel {
@@ -45,18 +45,19 @@ impl OmModel {
     ) -> OmOutcome {
         check_volume_name(volume)?;
         check_bucket_name(bucket)?;
-        let volume_state = self.volume_mut(volume)?;
+        let volume_state = self.volume(volume)?;
         if volume_state.buckets.contains_key(bucket) {
             return Err(OmErrorCode::BucketAlreadyExists);
         }
-        let info = &mut volume_state.info;
+        let info = &volume_state.info;
         if info
             .quota_namespace
             .is_some_and(|quota| info.used_namespace + 1 > quota)
         {
             return Err(OmErrorCode::QuotaExceeded);
         }
-        info.used_namespace += 1;
+        let volume_state = self.volume_mut(volume)?;
+        volume_state.info.used_namespace += 1;
         let info = BucketInfo {
             volume: volume.to_string(),
             name: bucket.to_string(),
@@ -73,10 +74,12 @@ impl OmModel {
         };
         let state = BucketState {
             info,
-            keys: BTreeMap::new(),
-            open_keys: BTreeMap::new(),
+            keys: KeyTable::default(),
+            open_keys: OpenKeyTable::default(),
         };
-        volume_state.buckets.insert(bucket.to_string(), state);
+        volume_state
+            .buckets
+            .insert(bucket.to_string(), Arc::new(state));
         Ok(OmResponse::Done)
     }
 
@@ -98,8 +101,7 @@ impl OmModel {
     ) -> OmOutcome {
         check_volume_name(volume)?;
         check_bucket_name(bucket)?;
-        let (_, bucket) = self.volume_and_bucket_mut(volume, bucket)?;
-        let info = &mut bucket.info;
+        let info = &self.bucket(volume, bucket)?.info;
         if let Some(quota) = quota {
             let bytes_below_usage = quota.bytes.is_some_and(|bytes| bytes < info.used_bytes);
             let namespace_below_usage = quota
@@ -108,6 +110,10 @@ impl OmModel {
             if bytes_below_usage || namespace_below_usage {
                 return Err(OmErrorCode::QuotaExceeded);
             }
+        }
+        let (_, bucket) = self.volume_and_bucket_mut(volume, bucket)?;
+        let info = &mut bucket.info;
+        if let Some(quota) = quota {
             info.quota_bytes = quota.bytes;
             info.quota_namespace = quota.namespace;
         }
@@ -122,11 +128,11 @@ impl OmModel {
     pub(super) fn delete_bucket(&mut self, volume: &str, bucket: &str) -> OmOutcome {
         check_volume_name(volume)?;
         check_bucket_name(bucket)?;
-        let (volume_info, bucket_state) = self.volume_and_bucket_mut(volume, bucket)?;
+        let bucket_state = self.bucket(volume, bucket)?;
         if !bucket_state.keys.is_empty() || !bucket_state.open_keys.is_empty() {
             return Err(OmErrorCode::BucketNotEmpty);
         }
-        volume_info.used_namespace -= 1;
+        self.volume_mut(volume)?.info.used_namespace -= 1;
         self.volume_mut(volume)?.buckets.remove(bucket);
         Ok(OmResponse::Done)
     }

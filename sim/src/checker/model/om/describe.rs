@@ -197,8 +197,8 @@ pub(super) fn state(model: &OmModel) -> String {
                 .collect();
             let open: Vec<String> = bucket
                 .open_keys
-                .keys()
-                .map(|(key, id)| format!("{key}#{id}"))
+                .iter()
+                .map(|(key, id, _)| format!("{key}#{id}"))
                 .collect();
             let _ = write!(
                 text,

@@ -95,9 +95,7 @@ impl OmModel {
             object_id: stamp.index,
             update_id: stamp.index,
         };
-        bucket_state
-            .open_keys
-            .insert((key.to_string(), stamp.index), info);
+        bucket_state.open_keys.insert(key, stamp.index, info);
         Ok(OmResponse::KeyOpened {
             open_id: stamp.index,
             block_ids,
@@ -116,11 +114,12 @@ impl OmModel {
         check_bucket_name(bucket)?;
         check_key_name(key)?;
         check_size(size)?;
-        let (volume_info, bucket_state) = self.volume_and_bucket_mut(volume, bucket)?;
-        let open_slot = (key.to_string(), open_id);
+        // Decide on the shared state; unshare (copy) only what a success changes.
+        let volume_info = &self.volume(volume)?.info;
+        let bucket_state = self.bucket(volume, bucket)?;
         let open = bucket_state
             .open_keys
-            .get(&open_slot)
+            .get(key, open_id)
             .ok_or(OmErrorCode::KeyNotFound)?;
         let committed = KeyInfo {
             size,
@@ -145,7 +144,8 @@ impl OmModel {
         {
             return Err(OmErrorCode::QuotaExceeded);
         }
-        bucket_state.open_keys.remove(&open_slot);
+        let (volume_info, bucket_state) = self.volume_and_bucket_mut(volume, bucket)?;
+        bucket_state.open_keys.remove(key, open_id);
         bucket_state.keys.insert(key.to_string(), committed);
         bucket_state.info.used_bytes = add_signed(bucket_state.info.used_bytes, delta);
         bucket_state.info.used_namespace += u64::from(new_key);
@@ -173,8 +173,7 @@ impl OmModel {
     ) -> OmOutcome {
         check_volume_name(volume)?;
         check_bucket_name(bucket)?;
-        let keys = &self.bucket(volume, bucket)?.keys;
-        let entries = keys.iter().map(|(name, key)| (name.as_str(), key));
+        let entries = self.bucket(volume, bucket)?.keys.iter();
         Ok(OmResponse::Keys(
             list_window(entries, prefix, start, max).cloned().collect(),
         ))
@@ -199,18 +198,31 @@ impl OmModel {
         prefix: &str,
         start: &str,
     ) -> Result<Vec<OpenKeyInfo>, OmErrorCode> {
+        let listed = self.open_keys_listed(volume, bucket, prefix, start)?;
+        Ok(listed
+            .into_iter()
+            .map(|(open_id, key)| OpenKeyInfo {
+                open_id,
+                key: key.clone(),
+            })
+            .collect())
+    }
+
+    /// [`OmModel::list_open_keys_unbounded`] without copying the entries.
+    pub(super) fn open_keys_listed(
+        &self,
+        volume: &str,
+        bucket: &str,
+        prefix: &str,
+        start: &str,
+    ) -> Result<Vec<(u64, &KeyInfo)>, OmErrorCode> {
         check_volume_name(volume)?;
         check_bucket_name(bucket)?;
         let open_keys = &self.bucket(volume, bucket)?.open_keys;
         let listed = open_keys
             .iter()
-            .filter(|((name, _), _)| {
-                name.starts_with(prefix) && (start.is_empty() || name.as_str() > start)
-            })
-            .map(|((_, open_id), key)| OpenKeyInfo {
-                open_id: *open_id,
-                key: key.clone(),
-            })
+            .filter(|(name, _, _)| name.starts_with(prefix) && (start.is_empty() || *name > start))
+            .map(|(_, open_id, key)| (open_id, key))
             .collect();
         Ok(listed)
     }
@@ -227,13 +239,14 @@ impl OmModel {
         check_bucket_name(bucket)?;
         check_key_name(from_key)?;
         check_key_name(to_key)?;
-        let (_, bucket_state) = self.volume_and_bucket_mut(volume, bucket)?;
-        if !bucket_state.keys.contains_key(from_key) {
+        let keys = &self.bucket(volume, bucket)?.keys;
+        if !keys.contains_key(from_key) {
             return Err(OmErrorCode::KeyNotFound);
         }
-        if bucket_state.keys.contains_key(to_key) {
+        if keys.contains_key(to_key) {
             return Err(OmErrorCode::KeyAlreadyExists);
         }
+        let (_, bucket_state) = self.volume_and_bucket_mut(volume, bucket)?;
         let mut moved = bucket_state.keys.remove(from_key).expect("checked above");
         moved.name = to_key.to_string();
         moved.modification_time_ms = stamp.time_ms;
@@ -246,11 +259,11 @@ impl OmModel {
         check_volume_name(volume)?;
         check_bucket_name(bucket)?;
         check_key_name(key)?;
+        if !self.bucket(volume, bucket)?.keys.contains_key(key) {
+            return Err(OmErrorCode::KeyNotFound);
+        }
         let (volume_info, bucket_state) = self.volume_and_bucket_mut(volume, bucket)?;
-        let removed = bucket_state
-            .keys
-            .remove(key)
-            .ok_or(OmErrorCode::KeyNotFound)?;
+        let removed = bucket_state.keys.remove(key).expect("checked above");
         let used = key_used_bytes(&removed);
         bucket_state.info.used_bytes -= used;
         bucket_state.info.used_namespace -= 1;

@@ -50,7 +50,8 @@ fn responses_match(expected: &OmResponse, observed: &OmResponse) -> bool {
             all_match(expected, observed, |a, b| redact_key(a) == redact_key(b))
         }
         (OmResponse::OpenKeys(expected), OmResponse::OpenKeys(observed)) => {
-            open_keys_match(expected, expected.len(), observed)
+            let full: Vec<&KeyInfo> = expected.iter().map(|open| &open.key).collect();
+            open_keys_match(&full, expected.len(), observed)
         }
         _ => false,
     }
@@ -91,48 +92,57 @@ fn redact_key(info: &KeyInfo) -> KeyInfo {
     }
 }
 
-fn redact_open_key(info: &OpenKeyInfo) -> OpenKeyInfo {
-    OpenKeyInfo {
-        open_id: 0,
-        key: redact_key(&info.key),
-    }
+/// The fields of a key a client can predict, for comparing without copying.
+type PredictableKey<'a> = (
+    &'a str,
+    &'a str,
+    &'a str,
+    u64,
+    super::Replication,
+    usize,
+    &'a std::collections::BTreeMap<String, String>,
+);
+
+fn predictable(info: &KeyInfo) -> PredictableKey<'_> {
+    (
+        &info.volume,
+        &info.bucket,
+        &info.name,
+        info.size,
+        info.replication,
+        info.block_ids.len(),
+        &info.metadata,
+    )
 }
 
 /// `observed` lists the first `min(limit, full.len())` of `full` (sorted by key name; within a
 /// name by open id, which the checker does not always know): names must agree position by
 /// position, each name's entries as multisets, the last name's possibly cut short by the limit.
-pub(super) fn open_keys_match(
-    full: &[OpenKeyInfo],
-    limit: usize,
-    observed: &[OpenKeyInfo],
-) -> bool {
+pub(super) fn open_keys_match(full: &[&KeyInfo], limit: usize, observed: &[OpenKeyInfo]) -> bool {
     if observed.len() != full.len().min(limit) {
         return false;
     }
-    if observed
-        .iter()
-        .zip(full)
-        .any(|(a, b)| a.key.name != b.key.name)
-    {
+    if observed.iter().zip(full).any(|(a, b)| a.key.name != b.name) {
         return false;
     }
     let mut position = 0;
     while position < observed.len() {
         let name = &observed[position].key.name;
-        let group_end = |entries: &[OpenKeyInfo]| {
-            entries[position..]
-                .iter()
-                .position(|entry| entry.key.name != *name)
-                .map_or(entries.len(), |n| position + n)
-        };
-        let (observed_end, full_end) = (group_end(observed), group_end(full));
-        let mut listed: Vec<OpenKeyInfo> = observed[position..observed_end]
+        let observed_end = observed[position..]
             .iter()
-            .map(redact_open_key)
+            .position(|entry| entry.key.name != *name)
+            .map_or(observed.len(), |n| position + n);
+        let full_end = full[position..]
+            .iter()
+            .position(|entry| entry.name != *name)
+            .map_or(full.len(), |n| position + n);
+        let mut listed: Vec<PredictableKey<'_>> = observed[position..observed_end]
+            .iter()
+            .map(|open| predictable(&open.key))
             .collect();
-        let mut candidates: Vec<OpenKeyInfo> = full[position..full_end]
+        let mut candidates: Vec<PredictableKey<'_>> = full[position..full_end]
             .iter()
-            .map(redact_open_key)
+            .map(|key| predictable(key))
             .collect();
         listed.sort();
         candidates.sort();

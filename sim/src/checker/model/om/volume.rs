@@ -1,6 +1,7 @@
 //! Volume requests.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use super::names::check_volume_name;
 use super::{
@@ -31,13 +32,11 @@ impl OmModel {
             object_id: stamp.index,
             update_id: stamp.index,
         };
-        self.volumes.insert(
-            volume.to_string(),
-            VolumeState {
-                info,
-                buckets: BTreeMap::new(),
-            },
-        );
+        let state = VolumeState {
+            info,
+            buckets: BTreeMap::new(),
+        };
+        self.volumes.insert(volume.to_string(), Arc::new(state));
         Ok(OmResponse::Done)
     }
 
@@ -67,7 +66,7 @@ impl OmModel {
         quota: Quota,
     ) -> OmOutcome {
         check_volume_name(volume)?;
-        let info = &mut self.volume_mut(volume)?.info;
+        let info = &self.volume(volume)?.info;
         let bytes_below_usage = quota.bytes.is_some_and(|bytes| bytes < info.used_bytes);
         let namespace_below_usage = quota
             .namespace
@@ -75,6 +74,7 @@ impl OmModel {
         if bytes_below_usage || namespace_below_usage {
             return Err(OmErrorCode::QuotaExceeded);
         }
+        let info = &mut self.volume_mut(volume)?.info;
         info.quota_bytes = quota.bytes;
         info.quota_namespace = quota.namespace;
         info.modification_time_ms = stamp.time_ms;
