@@ -18,8 +18,8 @@ use om_server::store::sim_disk::{CrashMode, CrashTrigger, DiskFault, TailLoss};
 use om_server::store::Scope;
 use om_sim::cluster::SimCluster;
 use om_sim::scenario::{
-    agreed_leader, client, client_host, converge, for_each_seed, pinned_client, seeds,
-    start_group, wait_until,
+    agreed_leader, client, client_host, converge, for_each_seed, pinned_client, seeds, start_group,
+    wait_until,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -187,7 +187,10 @@ async fn armed_crash() {
     assert!(tripped, "the armed crash of node {victim} never fired");
     assert_eq!(
         cluster.tripped_disks(),
-        vec![(victim, om_server::store::sim_disk::DiskTrip { trigger, mode })]
+        vec![(
+            victim,
+            om_server::store::sim_disk::DiskTrip { trigger, mode }
+        )]
     );
     let stats = cluster.disk(victim).stats();
     assert_eq!((stats.trips, stats.log.pending_bytes), (1, 0), "{stats:?}");

@@ -59,11 +59,7 @@ mod bench {
             let log_store = SledStore::open(&directory.join("log")).unwrap();
             let table_store = SledStore::open(&directory.join("tables")).unwrap();
             let config = NodeConfig::new(id, address.clone());
-            nodes.push(
-                OmNode::start(config, log_store, table_store)
-                    .await
-                    .unwrap(),
-            );
+            nodes.push(OmNode::start(config, log_store, table_store).await.unwrap());
         }
         nodes[0].initialize(members.clone()).await.unwrap();
         let addresses: Vec<(NodeId, SocketAddr)> = members

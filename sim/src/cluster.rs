@@ -198,7 +198,8 @@ struct Boot {
 
 impl Boot {
     async fn run(self) {
-        let opened = (self.disk.open(Scope::Log)).and_then(|log| Ok((log, self.disk.open(Scope::Tables)?)));
+        let opened =
+            (self.disk.open(Scope::Log)).and_then(|log| Ok((log, self.disk.open(Scope::Tables)?)));
         let (log_store, table_store) = match opened {
             Ok(stores) => stores,
             Err(error) => return self.failed(format!("cannot open disk: {error}")),

@@ -280,8 +280,7 @@ fn poisoned_error(first: &StoreError) -> StoreError {
 impl SimDiskStore {
     fn live_device(&self) -> Result<MutexGuard<'_, Device>, StoreError> {
         let device = lock(&self.device);
-        if device.generation != self.generation || !device.journals[self.scope.index()].recovered
-        {
+        if device.generation != self.generation || !device.journals[self.scope.index()].recovered {
             return Err(StoreError::Closed);
         }
         Ok(device)
@@ -335,7 +334,11 @@ impl SimDiskStore {
 impl Store for SimDiskStore {
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         let device = self.live_device()?;
-        Ok(self.journal(&device).rows.get(&(table, key.to_vec())).cloned())
+        Ok(self
+            .journal(&device)
+            .rows
+            .get(&(table, key.to_vec()))
+            .cloned())
     }
 
     fn scan(

@@ -250,7 +250,10 @@ mod tests {
             let _ = store.record::<()>(Err(StoreError::Io("second".into())));
             assert_eq!(store.clone().sync().await, poisoned);
             // Reads go on; nothing of the refused write is visible.
-            assert_eq!(store.get(Table::Volumes, b"a").unwrap(), Some(b"v".to_vec()));
+            assert_eq!(
+                store.get(Table::Volumes, b"a").unwrap(),
+                Some(b"v".to_vec())
+            );
             assert_eq!(store.get(Table::Volumes, b"b").unwrap(), None);
             drop(store);
 

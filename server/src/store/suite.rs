@@ -247,7 +247,10 @@ impl ScopeModel {
     fn reopened(&mut self, loss: Option<Option<TailLoss>>, observed: Model) {
         self.poisoned = false;
         match loss {
-            None => assert_eq!(observed, self.visible, "a process crash keeps the page cache"),
+            None => assert_eq!(
+                observed, self.visible,
+                "a process crash keeps the page cache"
+            ),
             Some(Some(TailLoss::Drop)) => {
                 assert_eq!(
                     observed, self.durable,
@@ -321,7 +324,11 @@ pub async fn check_sequence<B: Backend>(backend: &mut B, ops: &[StoreOp]) {
                     models[scope.index()].reopened(loss, observed);
                 }
             }
-            read => check_read(&backend.store(read_scope(read)), &models[read_scope(read).index()].visible, read),
+            read => check_read(
+                &backend.store(read_scope(read)),
+                &models[read_scope(read).index()].visible,
+                read,
+            ),
         }
     }
 }
@@ -406,7 +413,9 @@ fn surviving_prefix(durable: &Model, unsynced: &[Mutation], observed: &Model) ->
         mutation.apply(&mut candidate);
         candidates.push(candidate.clone());
     }
-    let found = candidates.into_iter().find(|candidate| candidate == observed);
+    let found = candidates
+        .into_iter()
+        .find(|candidate| candidate == observed);
     found.unwrap_or_else(|| {
         panic!("after reopen the store holds {observed:?}: not the durable state plus a prefix of {} unsynced mutations", unsynced.len())
     })
@@ -484,7 +493,8 @@ mod sled_backend {
 
     fn open(directory: &std::path::Path) -> [SledStore; 2] {
         let names = ["log", "tables"];
-        Scope::ALL.map(|scope| SledStore::open(&directory.join(names[scope.index()])).expect("open"))
+        Scope::ALL
+            .map(|scope| SledStore::open(&directory.join(names[scope.index()])).expect("open"))
     }
 
     impl Backend for SledBackend {

@@ -32,7 +32,12 @@ fn put(key: &str) -> Vec<TableWrite> {
 }
 
 fn keys(store: &SimDiskStore) -> Vec<String> {
-    let rows = store.scan(Table::Volumes, Bound::Unbounded, Bound::Unbounded, usize::MAX);
+    let rows = store.scan(
+        Table::Volumes,
+        Bound::Unbounded,
+        Bound::Unbounded,
+        usize::MAX,
+    );
     (rows.expect("scan").into_iter())
         .map(|(key, _)| String::from_utf8(key).expect("utf-8"))
         .collect()
@@ -89,7 +94,11 @@ fn a_failed_sync_drops_pending_and_poisons_its_scope_until_a_crash() {
             tables.sync().await,
             Err(StoreError::Io(INJECTED_SYNC.into()))
         );
-        assert_eq!(keys(&tables), ["a"], "the dropped pages are gone for reads too");
+        assert_eq!(
+            keys(&tables),
+            ["a"],
+            "the dropped pages are gone for reads too"
+        );
         let poisoned = Err(StoreError::Io(format!(
             "store failed earlier and is stopped: store I/O error: {INJECTED_SYNC}"
         )));
@@ -188,7 +197,10 @@ fn a_process_crash_keeps_pending_bytes_readable_and_unsynced() {
         assert_eq!(log.write(&put("dead")), Err(StoreError::Closed));
         assert_eq!(tables.get(Table::Volumes, b"b"), Err(StoreError::Closed));
         let (log, tables) = open_both(&disk);
-        assert_eq!((keys(&log), keys(&tables)), (vec!["a".into()], vec!["b".into()]));
+        assert_eq!(
+            (keys(&log), keys(&tables)),
+            (vec!["a".into()], vec!["b".into()])
+        );
         let after = disk.stats();
         assert_eq!(after.log.pending_bytes, pending.log.pending_bytes);
         assert_eq!(after.tables.pending_bytes, pending.tables.pending_bytes);
@@ -239,7 +251,10 @@ fn sync_latency_slows_only_its_scope() {
 #[test]
 fn an_armed_crash_between_a_write_and_its_sync_loses_the_write() {
     run(async {
-        for (mode, survives) in [(CrashMode::DROP_PENDING, false), (CrashMode::ProcessCrash, true)] {
+        for (mode, survives) in [
+            (CrashMode::DROP_PENDING, false),
+            (CrashMode::ProcessCrash, true),
+        ] {
             let disk = SimDisk::new();
             let (log, tables) = open_both(&disk);
             log.write(&put("synced")).unwrap();
