@@ -240,11 +240,13 @@ impl Device {
             return false;
         }
         self.armed = None;
+        let pending_bytes = Scope::ALL.map(|scope| self.journals[scope.index()].pending.len());
         self.crash(armed.mode);
         self.trips += 1;
         self.tripped = Some(DiskTrip {
             trigger: armed.trigger,
             mode: armed.mode,
+            pending_bytes,
         });
         true
     }

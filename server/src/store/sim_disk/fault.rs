@@ -82,6 +82,9 @@ impl CrashTrigger {
 pub struct DiskTrip {
     pub trigger: CrashTrigger,
     pub mode: CrashMode,
+    /// Unsynced bytes of each scope at the instant of the crash (what `mode` dropped, tore or
+    /// kept), indexed by `Scope::index`.
+    pub pending_bytes: [usize; 2],
 }
 
 /// Counters of one scope.

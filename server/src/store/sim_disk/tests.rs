@@ -270,8 +270,14 @@ fn an_armed_crash_between_a_write_and_its_sync_loses_the_write() {
             log.sync().await.unwrap();
             log.write(&put("second")).unwrap();
             assert_eq!(disk.tripped(), None);
+            let pending = disk.stats().log.pending_bytes;
             assert_eq!(log.sync().await, Err(StoreError::Closed));
-            assert_eq!(disk.tripped(), Some(DiskTrip { trigger, mode }));
+            let trip = DiskTrip {
+                trigger,
+                mode,
+                pending_bytes: [pending, 0],
+            };
+            assert_eq!(disk.tripped(), Some(trip));
             assert_eq!(tables.write(&put("dead")), Err(StoreError::Closed));
             let stats = disk.stats();
             assert_eq!((stats.crashes, stats.trips), (1, 1));
