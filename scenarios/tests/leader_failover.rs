@@ -9,7 +9,8 @@ use madsim::rand::Rng;
 use om_server::client::Unavailable;
 use om_server::node::ReadOption;
 use om_server::om::{BucketLayout, OmRequest, OmResponse, OmResult, Quota, Replication};
-use om_server::store::sim_disk::{CrashMode, DiskFaults};
+use om_server::store::sim_disk::{CrashMode, DiskFault, TailLoss};
+use om_server::store::Scope;
 use om_server::OmError;
 use om_sim::checker::history::History;
 use om_sim::checker::linearizability::{check, CheckOptions, Verdict};
@@ -226,14 +227,20 @@ async fn nemesis(cluster: &SimCluster, trace: &Trace) {
 
     after(3).await;
     let victim = leader(cluster).await;
-    // Power loss mid-write: the unsynced tail is torn at a seeded byte.
-    let pending = cluster.disk(victim).stats().pending_bytes;
-    let keep_bytes = madsim::rand::thread_rng().gen_range(0..=pending);
-    let crash = CrashMode::TearPending { keep_bytes };
+    // Power loss mid-write: each scope's unsynced tail is torn at a seeded byte.
+    let stats = cluster.disk(victim).stats();
+    let pending = (stats.log.pending_bytes, stats.tables.pending_bytes);
+    let torn = |pending: usize| TailLoss::Tear {
+        keep_bytes: madsim::rand::thread_rng().gen_range(0..=pending),
+    };
+    let crash = CrashMode::PowerLoss {
+        log: torn(pending.0),
+        tables: torn(pending.1),
+    };
     trace.record(
         elapsed(),
         "nemesis",
-        format_args!("kill leader {victim} ({crash:?} of {pending})"),
+        format_args!("kill leader {victim} ({crash:?} of {pending:?})"),
     );
     cluster.kill(victim, crash);
     after(3).await;
@@ -252,7 +259,7 @@ async fn nemesis(cluster: &SimCluster, trace: &Trace) {
         "nemesis",
         format_args!("kill follower {follower}"),
     );
-    cluster.kill(follower, CrashMode::DropPending);
+    cluster.kill(follower, CrashMode::DROP_PENDING);
     after(2).await;
     trace.record(elapsed(), "nemesis", format_args!("restart {follower}"));
     cluster.restart(follower);
@@ -286,11 +293,12 @@ async fn scenario() -> (u64, History<OmOp, OmOutcome>) {
     );
     // Syncs take time, so a crash usually finds unsynced bytes to lose or tear.
     for id in cluster.ids() {
-        let faults = DiskFaults {
-            sync_latency: Duration::from_millis(2),
-            ..DiskFaults::default()
-        };
-        cluster.disk(id).set_faults(faults);
+        for scope in Scope::ALL {
+            let latency = Duration::from_millis(2);
+            cluster
+                .disk(id)
+                .inject(DiskFault::SyncLatency { scope, latency });
+        }
     }
 
     let setup_cluster = cluster.clone();

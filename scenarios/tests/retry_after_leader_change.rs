@@ -52,7 +52,7 @@ async fn scenario() {
         .unwrap();
     assert_eq!(first.unwrap(), Ok(OmResponse::Done));
 
-    cluster.kill(old_leader, CrashMode::DropPending);
+    cluster.kill(old_leader, CrashMode::DROP_PENDING);
     let elected = wait_until(Duration::from_secs(10), || {
         agreed_leader(&cluster).is_some_and(|leader| leader != old_leader)
     })

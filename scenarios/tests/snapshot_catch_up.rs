@@ -19,7 +19,7 @@ async fn scenario() {
     .await;
     let leader = agreed_leader(&cluster).unwrap();
     let follower = cluster.ids().into_iter().find(|id| *id != leader).unwrap();
-    cluster.kill(follower, CrashMode::DropPending);
+    cluster.kill(follower, CrashMode::DROP_PENDING);
 
     let writer_cluster = cluster.clone();
     client_host(1)

@@ -53,12 +53,12 @@ mod bench {
         }
         let mut nodes = Vec::new();
         for (&id, address) in &members {
-            let store = SledStore::open(&base.join(id.to_string())).unwrap();
-            nodes.push(
-                OmNode::start(NodeConfig::new(id, address.clone()), store)
-                    .await
-                    .unwrap(),
-            );
+            // Two databases per node, as Ozone keeps its Raft log and its OM DB apart.
+            let directory = base.join(id.to_string());
+            let log_store = SledStore::open(&directory.join("log")).unwrap();
+            let table_store = SledStore::open(&directory.join("tables")).unwrap();
+            let config = NodeConfig::new(id, address.clone());
+            nodes.push(OmNode::start(config, log_store, table_store).await.unwrap());
         }
         nodes[0].initialize(members.clone()).await.unwrap();
         let addresses: Vec<(NodeId, SocketAddr)> = members

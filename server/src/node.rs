@@ -3,6 +3,7 @@
 //! the answer when this node is not the leader.
 
 use crate::applier::Applier;
+use crate::double_buffer::FlushState;
 use crate::error::{OmError, StoreError};
 use crate::om::{OmRequest, OmResult};
 use crate::raft::log_store::LogStore;
@@ -115,6 +116,8 @@ pub struct OmNode<S: Store> {
     config: NodeConfig,
     raft: Raft<S>,
     applier: Arc<Applier<S>>,
+    /// Shares the sticky failure of the adapter Raft writes its log through.
+    log_store: LogStore<S>,
     servers: Mutex<Vec<ServerHandle>>,
     /// A follower's connection to the leader for read indexes (FIFO lock: one call at a time).
     read_index_client: tokio::sync::Mutex<Option<RpcClient<PeerRequest, PeerResponse>>>,
@@ -127,15 +130,21 @@ fn parse_address(address: &str) -> Result<SocketAddr, StartError> {
 }
 
 impl<S: Store> OmNode<S> {
-    /// Opens the store, starts Raft (which replays the log after the flushed index) and
-    /// listens for clients and peers.
-    pub async fn start(config: NodeConfig, store: S) -> Result<Arc<OmNode<S>>, StartError> {
+    /// Starts on two stores, as Ozone keeps the Raft log (`ozone.om.ratis.storage.dir`) apart
+    /// from the OM DB (`ozone.om.db.dirs`): `log_store` holds the Raft log and state,
+    /// `table_store` the tables the double buffer flushes. Starts Raft (which replays the log
+    /// after the flushed index) and listens for clients and peers.
+    pub async fn start(
+        config: NodeConfig,
+        log_store: S,
+        table_store: S,
+    ) -> Result<Arc<OmNode<S>>, StartError> {
         let raft_config = Arc::new(config.raft_config()?);
         let applier = Arc::new(
-            Applier::open(store.clone(), config.unflushed_transactions_max)
+            Applier::open(table_store, config.unflushed_transactions_max)
                 .map_err(StartError::Store)?,
         );
-        let log_store = LogStore::new(store);
+        let log_store = LogStore::new(log_store);
         let state_machine_config = StateMachineConfig {
             retry_cache_expiry_ms: config.retry_cache_expiry_ms,
         };
@@ -149,7 +158,7 @@ impl<S: Store> OmNode<S> {
             config.node_id,
             raft_config,
             network,
-            log_store,
+            log_store.clone(),
             state_machine,
         )
         .await
@@ -158,6 +167,7 @@ impl<S: Store> OmNode<S> {
             config,
             raft,
             applier,
+            log_store,
             servers: Mutex::new(Vec::new()),
             read_index_client: tokio::sync::Mutex::new(None),
         });
@@ -257,6 +267,31 @@ impl<S: Store> OmNode<S> {
 
     pub fn applier(&self) -> &Arc<Applier<S>> {
         &self.applier
+    }
+
+    /// Why the node stopped itself, if it did: a storage failure made Raft fatal, the log store
+    /// refused further writes, or the double buffer failed a flush. A stopped node acknowledges
+    /// nothing more; it recovers by restart (replaying the log). A requested shutdown is not
+    /// a fail-stop.
+    pub fn fail_stopped(&self) -> Option<String> {
+        let fatal = {
+            let metrics = self.raft.metrics();
+            let metrics = openraft::rt::WatchReceiver::borrow_watched(&metrics);
+            match &metrics.running_state {
+                Err(openraft::error::Fatal::Stopped) | Ok(()) => None,
+                Err(fatal) => Some(fatal.to_string()),
+            }
+        };
+        if let Some(fatal) = fatal {
+            return Some(format!("raft stopped on a fatal error: {fatal}"));
+        }
+        if let Some(failure) = self.log_store.failure() {
+            return Some(format!("raft log store failed: {failure}"));
+        }
+        match self.applier.double_buffer().state() {
+            FlushState::Failed { error, .. } => Some(format!("double buffer failed: {error}")),
+            FlushState::Running { .. } | FlushState::Stopped { .. } => None,
+        }
     }
 
     /// Answers one client call: reads from local state, writes through Raft.

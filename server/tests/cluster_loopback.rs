@@ -43,11 +43,12 @@ fn members(count: u64) -> Vec<Member> {
         .collect()
 }
 
+/// A node on two sled databases in two directories: its Raft log and its tables.
 async fn start(member: &Member) -> Arc<OmNode<SledStore>> {
-    let store = SledStore::open(&member.directory).unwrap();
-    OmNode::start(NodeConfig::new(member.id, member.address.clone()), store)
-        .await
-        .unwrap()
+    let log_store = SledStore::open(&member.directory.join("log")).unwrap();
+    let table_store = SledStore::open(&member.directory.join("tables")).unwrap();
+    let config = NodeConfig::new(member.id, member.address.clone());
+    OmNode::start(config, log_store, table_store).await.unwrap()
 }
 
 fn client(members: &[Member]) -> OmClient {

@@ -11,7 +11,8 @@ use common::{
 };
 use om_server::applier::Applier;
 use om_server::om::{OmRequest, OmResult};
-use om_server::store::sim_disk::{CrashMode, DiskFaults, SimDisk};
+use om_server::store::sim_disk::{CrashMode, DiskFault, SimDisk, TailLoss};
+use om_server::store::Scope;
 use om_server::table_cache::{CachedView, TableCache};
 use om_server::transaction_info::TransactionInfo;
 use om_server::types::{LogIndex, Term};
@@ -64,6 +65,14 @@ fn reference(requests: &[OmRequest]) -> (Vec<State>, Vec<OmResult>) {
     (states, answers)
 }
 
+/// Power loss that keeps the first `keep_bytes` unsynced bytes of the tables.
+fn torn_at(keep_bytes: usize) -> CrashMode {
+    CrashMode::PowerLoss {
+        log: TailLoss::Drop,
+        tables: TailLoss::Tear { keep_bytes },
+    }
+}
+
 #[derive(Clone, Copy, Debug)]
 enum CrashPoint {
     BeforeBatch,
@@ -93,11 +102,11 @@ async fn crash_and_recover(synced: usize, batch: usize, point: CrashPoint) -> (u
     let requests = workload();
     let (states, answers) = reference(&requests);
     let disk = SimDisk::new();
-    disk.set_faults(DiskFaults {
-        sync_latency: Duration::from_millis(10),
-        ..DiskFaults::default()
+    disk.inject(DiskFault::SyncLatency {
+        scope: Scope::Tables,
+        latency: Duration::from_millis(10),
     });
-    let applier = Applier::open(disk.open().unwrap(), 1000).unwrap();
+    let applier = Applier::open(disk.open(Scope::Tables).unwrap(), 1000).unwrap();
     apply_range(&applier, &requests, 0, synced).await;
     applier
         .double_buffer()
@@ -107,15 +116,15 @@ async fn crash_and_recover(synced: usize, batch: usize, point: CrashPoint) -> (u
     apply_range(&applier, &requests, synced, synced + batch).await;
     let mut pending = 0;
     match point {
-        CrashPoint::BeforeBatch => disk.crash(CrashMode::DropPending),
+        CrashPoint::BeforeBatch => disk.crash(CrashMode::DROP_PENDING),
         CrashPoint::WrittenNotSynced(mode) => {
             for _ in 0..100 {
-                if disk.stats().pending_bytes > 0 {
+                if disk.stats().tables.pending_bytes > 0 {
                     break;
                 }
                 tokio::task::yield_now().await;
             }
-            pending = disk.stats().pending_bytes;
+            pending = disk.stats().tables.pending_bytes;
             assert!(pending > 0, "the flusher wrote the batch and waits in sync");
             disk.crash(mode);
         }
@@ -125,12 +134,12 @@ async fn crash_and_recover(synced: usize, batch: usize, point: CrashPoint) -> (u
                 .wait_flushed(LogIndex((synced + batch) as u64))
                 .await
                 .unwrap();
-            disk.crash(CrashMode::DropPending);
+            disk.crash(CrashMode::DROP_PENDING);
         }
     }
     drop(applier);
 
-    let store = disk.open().expect("reopen after crash");
+    let store = disk.open(Scope::Tables).expect("reopen after crash");
     let held = TransactionInfo::read(&store).unwrap().applied.index.0 as usize;
     let cache = TableCache::new();
     let view = CachedView {
@@ -185,7 +194,7 @@ fn crash_after_the_sync_keeps_the_batch() {
 #[test]
 fn crash_between_write_and_sync_loses_the_whole_batch() {
     for (synced, batch) in [(0, 1), (0, 12), (4, 3), (11, 1)] {
-        let point = CrashPoint::WrittenNotSynced(CrashMode::DropPending);
+        let point = CrashPoint::WrittenNotSynced(CrashMode::DROP_PENDING);
         let (held, _) = block_on(crash_and_recover(synced, batch, point));
         assert_eq!(held, synced);
     }
@@ -194,9 +203,7 @@ fn crash_between_write_and_sync_loses_the_whole_batch() {
 #[test]
 fn torn_batch_at_every_byte_is_all_or_nothing() {
     for (synced, batch) in [(0, 2), (4, 3), (9, 3)] {
-        let everything = CrashPoint::WrittenNotSynced(CrashMode::TearPending {
-            keep_bytes: usize::MAX,
-        });
+        let everything = CrashPoint::WrittenNotSynced(torn_at(usize::MAX));
         let (held, pending) = block_on(crash_and_recover(synced, batch, everything));
         assert_eq!(
             held,
@@ -205,7 +212,7 @@ fn torn_batch_at_every_byte_is_all_or_nothing() {
         );
         let mut outcomes = [0usize; 2];
         for keep_bytes in 0..pending {
-            let point = CrashPoint::WrittenNotSynced(CrashMode::TearPending { keep_bytes });
+            let point = CrashPoint::WrittenNotSynced(torn_at(keep_bytes));
             let (held, _) = block_on(crash_and_recover(synced, batch, point));
             outcomes[usize::from(held == synced + batch)] += 1;
         }

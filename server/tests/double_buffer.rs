@@ -7,7 +7,8 @@ use common::{block_on, create_volume, entry};
 use om_server::applier::Applier;
 use om_server::double_buffer::FlushState;
 use om_server::om::{OmRequest, OmResponse};
-use om_server::store::sim_disk::{DiskFaults, SimDisk};
+use om_server::store::sim_disk::{DiskFault, SimDisk};
+use om_server::store::Scope;
 use om_server::types::{AppliedMark, LogIndex, Term};
 use om_server::StoreError;
 use std::time::Duration;
@@ -20,11 +21,11 @@ fn volume(n: u64) -> OmRequest {
 fn entries_arriving_during_a_flush_form_the_next_batch() {
     block_on(async {
         let disk = SimDisk::new();
-        disk.set_faults(DiskFaults {
-            sync_latency: Duration::from_millis(5),
-            ..DiskFaults::default()
+        disk.inject(DiskFault::SyncLatency {
+            scope: Scope::Tables,
+            latency: Duration::from_millis(5),
         });
-        let applier = Applier::open(disk.open().unwrap(), 10_000).unwrap();
+        let applier = Applier::open(disk.open(Scope::Tables).unwrap(), 10_000).unwrap();
         for index in 1..=200 {
             applier
                 .apply(Term(1), &entry(index, volume(index)))
@@ -43,7 +44,7 @@ fn entries_arriving_during_a_flush_form_the_next_batch() {
         let stats = applier.double_buffer().stats();
         assert_eq!(stats.entries, 200);
         assert!(stats.flushes < 20, "200 entries in few batches: {stats:?}");
-        assert_eq!(disk.stats().syncs, stats.flushes);
+        assert_eq!(disk.stats().tables.syncs, stats.flushes);
     });
 }
 
@@ -51,12 +52,12 @@ fn entries_arriving_during_a_flush_form_the_next_batch() {
 fn back_pressure_bounds_unflushed_entries() {
     block_on(async {
         let disk = SimDisk::new();
-        disk.set_faults(DiskFaults {
-            sync_latency: Duration::from_millis(5),
-            ..DiskFaults::default()
+        disk.inject(DiskFault::SyncLatency {
+            scope: Scope::Tables,
+            latency: Duration::from_millis(5),
         });
         let unflushed_max = 3;
-        let applier = Applier::open(disk.open().unwrap(), unflushed_max).unwrap();
+        let applier = Applier::open(disk.open(Scope::Tables).unwrap(), unflushed_max).unwrap();
         let started = om_server::clock::monotonic_now();
         for index in 1..=12 {
             applier
@@ -80,7 +81,7 @@ fn back_pressure_bounds_unflushed_entries() {
 fn failed_sync_stops_the_node_and_loses_nothing_flushed() {
     block_on(async {
         let disk = SimDisk::new();
-        let applier = Applier::open(disk.open().unwrap(), 10).unwrap();
+        let applier = Applier::open(disk.open(Scope::Tables).unwrap(), 10).unwrap();
         applier
             .apply(Term(1), &entry(1, volume(1)))
             .await
@@ -92,9 +93,9 @@ fn failed_sync_stops_the_node_and_loses_nothing_flushed() {
             .await
             .unwrap();
 
-        disk.set_faults(DiskFaults {
-            syncs_to_fail: 1,
-            ..DiskFaults::default()
+        disk.inject(DiskFault::FailNextSync {
+            scope: Scope::Tables,
+            keep_pending: false,
         });
         applier
             .apply(Term(1), &entry(2, volume(2)))
@@ -123,10 +124,9 @@ fn failed_sync_stops_the_node_and_loses_nothing_flushed() {
 fn failed_write_stops_the_node() {
     block_on(async {
         let disk = SimDisk::new();
-        let applier = Applier::open(disk.open().unwrap(), 10).unwrap();
-        disk.set_faults(DiskFaults {
-            writes_to_fail: 1,
-            ..DiskFaults::default()
+        let applier = Applier::open(disk.open(Scope::Tables).unwrap(), 10).unwrap();
+        disk.inject(DiskFault::FailNextWrite {
+            scope: Scope::Tables,
         });
         applier
             .apply(Term(1), &entry(1, volume(1)))
@@ -143,7 +143,7 @@ fn failed_write_stops_the_node() {
 fn reopen_reads_the_last_flushed_entry_and_membership() {
     block_on(async {
         let disk = SimDisk::new();
-        let applier = Applier::open(disk.open().unwrap(), 10).unwrap();
+        let applier = Applier::open(disk.open(Scope::Tables).unwrap(), 10).unwrap();
         applier
             .apply(Term(1), &entry(1, volume(1)))
             .await
@@ -172,7 +172,7 @@ fn reopen_reads_the_last_flushed_entry_and_membership() {
             }
         );
 
-        let reopened = Applier::open(disk.open().unwrap(), 10).unwrap();
+        let reopened = Applier::open(disk.open(Scope::Tables).unwrap(), 10).unwrap();
         assert_eq!(
             reopened.last_applied(),
             AppliedMark {
@@ -194,7 +194,7 @@ fn reopen_reads_the_last_flushed_entry_and_membership() {
 #[test]
 fn unknown_format_version_is_refused() {
     let disk = SimDisk::formatted_for_test(99);
-    let refused = disk.open().err();
+    let refused = disk.open(Scope::Tables).err();
     assert_eq!(
         refused,
         Some(StoreError::UnsupportedFormat {

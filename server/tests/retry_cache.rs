@@ -69,7 +69,7 @@ fn volume_names(rows: &Rows) -> Vec<String> {
 async fn run_replica() -> (Vec<OmResult>, Rows) {
     let disk = SimDisk::new();
     let mut replica = Replica {
-        applier: Applier::open(disk.open().unwrap(), 100).unwrap(),
+        applier: Applier::open(disk.open(om_server::store::Scope::Tables).unwrap(), 100).unwrap(),
         next_index: 1,
     };
     let (first, second) = (caller(1 << 100, 1), caller(2, 1));

@@ -7,8 +7,8 @@ use common::{block_on, commit_key, create_bucket, create_volume, entry, open_key
 use om_server::applier::Applier;
 use om_server::om::view::MemoryTables;
 use om_server::om::{MetadataView, OmRequest, OmResponse};
-use om_server::store::sim_disk::{DiskFaults, SimDisk};
-use om_server::store::{Store, Table, TableWrite};
+use om_server::store::sim_disk::{DiskFault, SimDisk};
+use om_server::store::{Scope, Store, Table, TableWrite};
 use om_server::table_cache::{CachedView, TableCache};
 use om_server::types::{LogIndex, Term};
 use om_server::OmError;
@@ -36,7 +36,7 @@ proptest! {
         probes in proptest::collection::vec((any::<bool>(), proptest::collection::vec(proptest::sample::select(vec![b'a', b'b', b'c']), 0..3), proptest::option::of(proptest::collection::vec(proptest::sample::select(vec![b'a', b'b', b'c']), 0..3)), 0usize..5), 1..20),
     ) {
         let disk = SimDisk::new();
-        let store = disk.open().unwrap();
+        let store = disk.open(Scope::Tables).unwrap();
         let cache = TableCache::new();
         let mut expected = MemoryTables::default();
         let flushed = (epochs.len() as f64 * flushed_fraction) as usize;
@@ -106,7 +106,7 @@ fn list(applier: &Applier<impl Store>, prefix: &str, start: &str, max: usize) ->
 fn reads_during_unflushed_periods() {
     block_on(async {
         let disk = SimDisk::new();
-        let applier = Applier::open(disk.open().unwrap(), 100).unwrap();
+        let applier = Applier::open(disk.open(Scope::Tables).unwrap(), 100).unwrap();
         let mut index = 0;
         let mut submit = |request: OmRequest| {
             index += 1;
@@ -133,9 +133,9 @@ fn reads_during_unflushed_periods() {
         );
 
         // From now on every sync takes an hour: nothing more reaches the store.
-        disk.set_faults(DiskFaults {
-            sync_latency: Duration::from_secs(3600),
-            ..DiskFaults::default()
+        disk.inject(DiskFault::SyncLatency {
+            scope: Scope::Tables,
+            latency: Duration::from_secs(3600),
         });
         let delete = OmRequest::DeleteKey {
             volume: "vol".into(),

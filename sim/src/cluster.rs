@@ -1,10 +1,12 @@
 //! Boots OM nodes on madsim: one simulated host per node, each with its own simulated disk,
 //! kept here (outside the node) so it survives kills. Node handles are typed by `NodeId`. No
-//! fault logic: callers kill, restart and partition through these methods.
+//! fault logic and no randomness: callers kill, restart, partition and arm disk crashes through
+//! these methods, passing every byte and mode themselves.
 
 use om_server::node::{NodeConfig, OmNode};
 use om_server::raft::{NodeAddress, NodeId};
-use om_server::store::sim_disk::{CrashMode, SimDisk, SimDiskStore};
+use om_server::store::sim_disk::{CrashMode, CrashTrigger, DiskTrip, SimDisk, SimDiskStore};
+use om_server::store::Scope;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -131,14 +133,38 @@ impl SimCluster {
         &self.hosts[&id].disk
     }
 
-    /// Power loss: the node's tasks die and its disk loses what it had not synced.
-    pub fn kill(&self, id: NodeId, crash: CrashMode) {
+    /// Kills node `id`: its tasks die, and its disk crashes in `mode` (a process crash keeps
+    /// the unsynced bytes, a power loss drops or tears them per scope). After the disk crashed
+    /// itself (see [`SimCluster::tripped_disks`]), `CrashMode::ProcessCrash` changes nothing more
+    /// on the disk.
+    pub fn kill(&self, id: NodeId, mode: CrashMode) {
         self.running
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .remove(&id);
         madsim::runtime::Handle::current().kill(self.hosts[&id].handle.id());
-        self.hosts[&id].disk.crash(crash);
+        self.hosts[&id].disk.crash(mode);
+    }
+
+    /// Arms node `id`'s disk to crash itself in `mode` when `trigger` is reached (a power loss
+    /// at that instant). The node then fails on its dead store handles; poll
+    /// [`SimCluster::tripped_disks`] and kill and restart it.
+    pub fn arm_disk_crash(&self, id: NodeId, trigger: CrashTrigger, mode: CrashMode) {
+        self.hosts[&id].disk.arm_crash(trigger, mode);
+    }
+
+    /// Nodes whose disk crashed itself at an armed trigger and that were not killed since.
+    pub fn tripped_disks(&self) -> Vec<(NodeId, DiskTrip)> {
+        (self.hosts.iter())
+            .filter_map(|(&id, host)| host.disk.tripped().map(|trip| (id, trip)))
+            .collect()
+    }
+
+    /// Running nodes that stopped themselves, and why (`OmNode::fail_stopped`).
+    pub fn fail_stopped(&self) -> Vec<(NodeId, String)> {
+        (self.ids().into_iter())
+            .filter_map(|id| Some((id, self.node(id)?.fail_stopped()?)))
+            .collect()
     }
 
     /// Boots a killed node again from its disk.
@@ -208,11 +234,13 @@ struct Boot {
 
 impl Boot {
     async fn run(self) {
-        let store = match self.disk.open() {
-            Ok(store) => store,
+        let opened =
+            (self.disk.open(Scope::Log)).and_then(|log| Ok((log, self.disk.open(Scope::Tables)?)));
+        let (log_store, table_store) = match opened {
+            Ok(stores) => stores,
             Err(error) => return self.failed(format!("cannot open disk: {error}")),
         };
-        match OmNode::start(self.config.clone(), store).await {
+        match OmNode::start(self.config.clone(), log_store, table_store).await {
             Ok(node) => {
                 *(self.boots.lock())
                     .unwrap_or_else(|poisoned| poisoned.into_inner())

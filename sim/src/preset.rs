@@ -78,7 +78,14 @@ pub const PRESETS: &[Preset] = &[
         name: "double-buffer",
         provokes: "double-buffer races: small unflushed limit (back-pressure), slow syncs, \
                    crashes between a flush's write and its sync, buggified flush delays",
-        kinds: &[K::SlowDisk, K::PowerLossTear, K::ProcessCrash, K::Pause],
+        kinds: &[
+            K::SlowDisk,
+            K::PowerLossTear,
+            K::ProcessCrash,
+            K::Pause,
+            K::DiskCrash,
+            K::DiskFailure,
+        ],
         reads: Reads::Either,
         small_snapshots: true,
         small_unflushed: true,
@@ -88,7 +95,13 @@ pub const PRESETS: &[Preset] = &[
         name: "snapshot",
         provokes: "snapshot install races: small snapshot threshold, followers down or cut off \
                    long enough to need a snapshot, crashes around installs",
-        kinds: &[K::PowerLossDrop, K::PowerLossTear, K::Isolate, K::Pause],
+        kinds: &[
+            K::PowerLossDrop,
+            K::PowerLossTear,
+            K::Isolate,
+            K::Pause,
+            K::DiskCrash,
+        ],
         reads: Reads::Either,
         small_snapshots: true,
         small_unflushed: false,

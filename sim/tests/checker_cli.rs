@@ -175,7 +175,8 @@ fn checker_cli_help_goes_to_stdout_and_exits_0() {
         // The top level lists every subcommand (clap's help), the checker's among them.
         for subcommand in ["check", "bench-checker", "run", "sweep", "replay", "list"] {
             assert!(
-                text.lines().any(|line| line.trim_start().starts_with(subcommand)),
+                text.lines()
+                    .any(|line| line.trim_start().starts_with(subcommand)),
                 "{arguments:?} lists {subcommand}: {text}"
             );
         }

@@ -6,8 +6,8 @@
 
 use om_server::applier::Applier;
 use om_server::om::{OmEntry, OmRequest, OmResult};
-use om_server::store::sim_disk::{DiskFaults, SimDisk};
-use om_server::store::Store;
+use om_server::store::sim_disk::{DiskFault, SimDisk};
+use om_server::store::{Scope, Store};
 use om_server::types::{LogIndex, Term, TimeMs};
 use om_sim::checker::model::om::{
     BucketLayout, OmErrorCode, OmModel, OmOp, OmOutcome, OmResponse, Quota, Replication,
@@ -245,11 +245,11 @@ fn server_read<S: Store>(applier: &Applier<S>, op: &OmOp) -> OmOutcome {
 
 async fn run(ops: Vec<OmOp>, yields: Vec<bool>) {
     let disk = SimDisk::new();
-    disk.set_faults(DiskFaults {
-        sync_latency: Duration::from_millis(3),
-        ..DiskFaults::default()
+    disk.inject(DiskFault::SyncLatency {
+        scope: Scope::Tables,
+        latency: Duration::from_millis(3),
     });
-    let applier = Applier::open(disk.open().unwrap(), 8).unwrap();
+    let applier = Applier::open(disk.open(Scope::Tables).unwrap(), 8).unwrap();
     let mut model = OmModel::new();
     let mut index = 0;
     let mut last_open = LastOpen::default();
@@ -286,7 +286,7 @@ async fn run(ops: Vec<OmOp>, yields: Vec<bool>) {
 
     // Everything applied is durable once flushed; a reopened replica holds the same state.
     applier.double_buffer().stop().await;
-    let reopened = Applier::open(disk.open().unwrap(), 8).unwrap();
+    let reopened = Applier::open(disk.open(Scope::Tables).unwrap(), 8).unwrap();
     assert_eq!(reopened.last_applied().index, LogIndex(index));
     assert_eq!(
         full_listing(&mut |op| server_read(&reopened, op)),

@@ -4,7 +4,12 @@
 //! To ensure correctness:
 //! - an append is synced before openraft hears it is durable (it then counts toward commit);
 //! - the vote is synced before `save_vote` returns;
-//! - purge never passes the flushed index: the entries it drops must be in the store already.
+//! - purge never passes the flushed index: the entries it drops must be in the store already;
+//! - after a failed write or sync, nothing is ever reported durable again (a sticky failure:
+//!   the node is fail-stop until restarted, even if the store itself would work again).
+//!
+//! The log lives in its own store (Ozone's `ozone.om.ratis.storage.dir`), apart from the
+//! tables: its syncs make nothing of the tables durable, and the tables' flushes nothing of it.
 
 use super::{io_error, Entry, LogId, OmRaftConfig, Vote};
 use crate::double_buffer::DoubleBuffer;
@@ -30,6 +35,14 @@ pub struct LogStore<S: Store> {
     store: S,
     /// The double buffer of the same node: purge waits for it (replaced on snapshot install).
     flushed: Arc<Mutex<Option<DoubleBuffer>>>,
+    /// The first failed write or sync; every later mutation fails with it.
+    failure: Arc<Mutex<Option<String>>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn row(index: u64) -> [u8; 8] {
@@ -49,7 +62,30 @@ impl<S: Store> LogStore<S> {
         LogStore {
             store,
             flushed: Arc::new(Mutex::new(None)),
+            failure: Arc::new(Mutex::new(None)),
         }
+    }
+
+    /// Why the log store stopped accepting writes, if it did.
+    pub fn failure(&self) -> Option<String> {
+        lock(&self.failure).clone()
+    }
+
+    /// Runs one mutation of the store unless an earlier one failed; records its failure.
+    async fn mutate<F: std::future::Future<Output = Result<(), crate::error::StoreError>>>(
+        &self,
+        mutation: F,
+    ) -> io::Result<()> {
+        if let Some(first) = self.failure() {
+            return Err(io_error(format!(
+                "the log store failed earlier and is stopped: {first}"
+            )));
+        }
+        let result = mutation.await;
+        if let Err(error) = &result {
+            lock(&self.failure).get_or_insert_with(|| error.to_string());
+        }
+        result.map_err(io_error)
     }
 
     /// Where the state machine publishes its double buffer, whose flushed index bounds purges.
@@ -65,8 +101,11 @@ impl<S: Store> LogStore<S> {
     }
 
     async fn write_synced(&self, batch: &[TableWrite]) -> io::Result<()> {
-        self.store.write(batch).map_err(io_error)?;
-        self.store.sync().await.map_err(io_error)
+        self.mutate(async {
+            self.store.write(batch)?;
+            self.store.sync().await
+        })
+        .await
     }
 
     fn last_entry(&self) -> io::Result<Option<LogId>> {
@@ -157,7 +196,7 @@ impl<S: Store> RaftLogStorage<OmRaftConfig> for LogStore<S> {
             key: COMMITTED_ROW.to_vec(),
             value: Some(encode(&committed)),
         };
-        self.store.write(&[write]).map_err(io_error)
+        self.mutate(async { self.store.write(&[write]) }).await
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId>, io::Error> {
@@ -203,11 +242,7 @@ impl<S: Store> RaftLogStorage<OmRaftConfig> for LogStore<S> {
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), io::Error> {
-        let buffer = self
-            .flushed
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone();
+        let buffer = lock(&self.flushed).clone();
         if let Some(buffer) = buffer {
             // The purged entries must be in the store: never purge past the flushed index.
             let index = super::state_machine::om_index(log_id.index);
@@ -224,5 +259,94 @@ impl<S: Store> RaftLogStorage<OmRaftConfig> for LogStore<S> {
             value: Some(encode(&log_id)),
         });
         self.write_synced(&batch).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::StoreError;
+    use crate::store::sim_disk::{SimDisk, SimDiskStore};
+    use crate::store::{Rows, Scope, StoreImage};
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// A store whose next sync fails once and then works again: the log store must stay
+    /// stopped on its own, not because the store keeps failing.
+    #[derive(Clone)]
+    struct FailsOnce {
+        store: SimDiskStore,
+        fail_next_sync: Arc<AtomicBool>,
+    }
+
+    impl Store for FailsOnce {
+        fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+            self.store.get(table, key)
+        }
+        fn scan(
+            &self,
+            table: Table,
+            start: Bound<&[u8]>,
+            end: Bound<&[u8]>,
+            limit: usize,
+        ) -> Result<Rows, StoreError> {
+            self.store.scan(table, start, end, limit)
+        }
+        fn write(&self, batch: &[TableWrite]) -> Result<(), StoreError> {
+            self.store.write(batch)
+        }
+        async fn sync(&self) -> Result<(), StoreError> {
+            if self.fail_next_sync.swap(false, Ordering::SeqCst) {
+                return Err(StoreError::Io("fsync: EIO".into()));
+            }
+            self.store.sync().await
+        }
+        fn export(&self, tables: &[Table]) -> Result<StoreImage, StoreError> {
+            self.store.export(tables)
+        }
+        fn import(&self, image: &StoreImage) -> Result<(), StoreError> {
+            self.store.import(image)
+        }
+    }
+
+    fn vote(term: u64) -> Vote {
+        Vote::new(term, 1)
+    }
+
+    #[test]
+    fn after_a_failed_sync_nothing_is_reported_durable_again() {
+        crate::store::suite::block_on(async {
+            let disk = SimDisk::new();
+            let fail_next_sync = Arc::new(AtomicBool::new(false));
+            let store = FailsOnce {
+                store: disk.open(Scope::Log).unwrap(),
+                fail_next_sync: fail_next_sync.clone(),
+            };
+            let mut log = LogStore::new(store);
+            log.save_vote(&vote(1)).await.unwrap();
+            assert_eq!(log.failure(), None);
+
+            fail_next_sync.store(true, Ordering::SeqCst);
+            assert!(log.save_vote(&vote(2)).await.is_err());
+            let failure = log.failure().expect("the failure is recorded");
+            assert!(failure.contains("fsync: EIO"), "{failure}");
+
+            // The store works again; the log store still refuses every mutation.
+            let refused = |result: io::Result<()>| {
+                let error = result.expect_err("refused after the failure");
+                assert!(error.to_string().contains("failed earlier"), "{error}");
+            };
+            refused(log.save_vote(&vote(3)).await);
+            refused(log.save_committed(None).await);
+            refused(log.truncate_after(None).await);
+            refused(log.purge(LogId::new_term_index(1, 0)).await);
+            let entry = Entry {
+                log_id: LogId::new_term_index(1, 0),
+                payload: openraft::EntryPayload::Blank,
+            };
+            refused(log.append([entry], IOFlushed::noop()).await);
+            assert!(log.try_get_log_entries(0..10).await.unwrap().is_empty());
+            // Reads still answer, from what the store holds.
+            assert_eq!(log.read_vote().await.unwrap(), Some(vote(2)));
+        });
     }
 }

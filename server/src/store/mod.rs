@@ -7,7 +7,7 @@ pub mod sim_disk;
 #[cfg(not(madsim))]
 pub mod sled;
 #[cfg(test)]
-mod suite;
+pub(crate) mod suite;
 pub mod tables;
 
 pub use tables::Table;
@@ -19,6 +19,29 @@ use std::ops::Bound;
 
 /// The on-disk format this build writes and reads. Bump on any incompatible change.
 pub const FORMAT_VERSION: u32 = 1;
+
+/// Which of a node's two stores. Ozone keeps the Raft log (`ozone.om.ratis.storage.dir`) and
+/// the OM DB (`ozone.om.db.dirs`) apart: each has its own files and its own sync, so a sync of
+/// one never makes the other's writes durable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Scope {
+    /// The Raft log and Raft state (vote, committed, purged).
+    Log,
+    /// The state-machine tables and the transaction info (the double buffer writes them).
+    Tables,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 2] = [Scope::Log, Scope::Tables];
+
+    /// Position in per-scope arrays.
+    pub fn index(self) -> usize {
+        match self {
+            Scope::Log => 0,
+            Scope::Tables => 1,
+        }
+    }
+}
 
 /// One mutation of one table row; `value: None` deletes it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

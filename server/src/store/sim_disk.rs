@@ -1,76 +1,70 @@
-//! The simulated disk: a store whose durability is modelled, for deterministic simulation.
+//! The simulated disk: a node's two stores (Raft log and tables) whose durability is
+//! modelled, for deterministic simulation.
 //!
-//! The device keeps a journal of checksummed records. Writes append to the *pending* part (and
-//! are readable at once, as through a page cache); `sync` moves pending bytes to the *synced*
-//! part. A crash keeps what was synced and drops the pending bytes, or tears them: keeps a
-//! prefix chosen by the caller, which may end inside a record. Recovery replays whole records
-//! and discards a torn tail, so a batch is all-or-nothing, as the `Store` contract requires.
+//! Each scope ([`Scope`]) has its own journal of checksummed records, as the Raft log and the
+//! OM DB are separate files in Ozone: a sync of one never makes the other durable. Writes append
+//! to the *pending* part (readable at once, as through a page cache); `sync` moves that scope's
+//! pending bytes to the *synced* part. A process crash keeps pending bytes (the page cache
+//! survives); a power loss drops them or tears them at a byte the caller chooses. Recovery
+//! replays whole records and discards a torn tail, so a batch is all-or-nothing.
+//!
+//! A failed write or sync poisons *that scope's* store until the next crash: every later write
+//! and sync of it fails. Per scope, not per device, because Linux reports a writeback error per
+//! file and the two stores are separate files (often separate disks in Ozone); and because a
+//! whole-device poison would stop the node through the other store too, hiding a server that
+//! ignored the failure of one.
 //!
 //! The device ([`SimDisk`]) is owned by whoever builds the cluster and outlives node restarts;
-//! a node holds a [`SimDiskStore`] handle of one generation. A crash starts a new generation:
+//! a node holds [`SimDiskStore`] handles of one generation. A crash starts a new generation:
 //! handles of the old one fail with `StoreError::Closed`, so a dead node's leftover task can
 //! never write into the disk of its successor. No randomness and no clock inside: faults are
 //! injected by the caller, latency is a `tokio::time::sleep` (simulated time under madsim).
 
-use super::{Rows, Store, StoreImage, Table, TableWrite, FORMAT_VERSION};
+mod fault;
+mod journal;
+#[cfg(test)]
+mod tests;
+
+pub use fault::{CrashMode, CrashTrigger, DiskFault, DiskStats, DiskTrip, ScopeStats, TailLoss};
+
+use super::{Rows, Scope, Store, StoreImage, Table, TableWrite};
 use crate::error::StoreError;
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use journal::{Journal, Record};
 use std::ops::Bound;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-/// Once the synced journal passes this size, a sync rewrites it as one image record.
-const JOURNAL_COMPACT_BYTES_MIN: usize = 1 << 20;
-
-/// Header bytes of a journal record: payload length (u32) and FNV-1a checksum (u64).
-const RECORD_HEADER_BYTES: usize = 12;
-
-#[derive(Serialize, Deserialize)]
-enum Record {
-    Header { format_version: u32 },
-    Batch(Vec<TableWrite>),
-    Image(StoreImage),
+/// Faults, poison and counters of one scope.
+#[derive(Default)]
+struct ScopeState {
+    /// The first failure since the last crash; later writes and syncs fail with it.
+    poison: Option<StoreError>,
+    /// `Some(keep_pending)`: the next sync fails.
+    fail_next_sync: Option<bool>,
+    fail_next_write: bool,
+    sync_latency: Duration,
+    stats: ScopeStats,
+    /// Writes and syncs that reached the device (what crash triggers count).
+    write_calls: u64,
+    sync_calls: u64,
 }
 
-/// What a crash does to writes that were not synced.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CrashMode {
-    /// Every unsynced write is lost.
-    DropPending,
-    /// The first `keep_bytes` unsynced bytes reached the platter; the rest is lost. The cut may
-    /// fall inside a record (a torn write).
-    TearPending { keep_bytes: usize },
-}
-
-/// Injected faults. Counters fire on the next operations of that kind, then stop.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct DiskFaults {
-    pub syncs_to_fail: u32,
-    pub writes_to_fail: u32,
-    pub sync_latency: Duration,
-}
-
-/// Counters for tests and reports.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct DiskStats {
-    pub writes: u64,
-    pub syncs: u64,
-    pub crashes: u64,
-    pub synced_bytes: usize,
-    pub pending_bytes: usize,
+/// A crash waiting for its trigger: the call count of its scope at which it fires.
+#[derive(Clone, Copy)]
+struct ArmedCrash {
+    trigger: CrashTrigger,
+    mode: CrashMode,
+    at_call: u64,
 }
 
 struct Device {
-    synced: Vec<u8>,
-    pending: Vec<u8>,
-    /// What reads see: replay of synced + pending. Valid for `generation` only.
-    rows: BTreeMap<(Table, Vec<u8>), Vec<u8>>,
+    journals: [Journal; 2],
+    scopes: [ScopeState; 2],
     generation: u64,
-    recovered: bool,
-    compacted_bytes: usize,
-    faults: DiskFaults,
-    stats: DiskStats,
+    armed: Option<ArmedCrash>,
+    tripped: Option<DiskTrip>,
+    crashes: u64,
+    trips: u64,
 }
 
 /// One node's disk. Cloning shares the device.
@@ -79,83 +73,17 @@ pub struct SimDisk {
     device: Arc<Mutex<Device>>,
 }
 
-/// The `Store` a node uses: a handle on one generation of a [`SimDisk`].
+/// The `Store` of one scope a node uses: a handle on one generation of a [`SimDisk`].
 #[derive(Clone)]
 pub struct SimDiskStore {
     device: Arc<Mutex<Device>>,
     generation: u64,
+    scope: Scope,
 }
 
 impl Default for SimDisk {
     fn default() -> Self {
         SimDisk::new()
-    }
-}
-
-impl SimDisk {
-    /// A blank device (formatted on first open).
-    pub fn new() -> SimDisk {
-        SimDisk {
-            device: Arc::new(Mutex::new(Device {
-                synced: Vec::new(),
-                pending: Vec::new(),
-                rows: BTreeMap::new(),
-                generation: 0,
-                recovered: false,
-                compacted_bytes: 0,
-                faults: DiskFaults::default(),
-                stats: DiskStats::default(),
-            })),
-        }
-    }
-
-    /// A device formatted with another format version (tests of the refusal path).
-    #[doc(hidden)]
-    pub fn formatted_for_test(format_version: u32) -> SimDisk {
-        let disk = SimDisk::new();
-        lock(&disk.device)
-            .synced
-            .extend(encode_record(&Record::Header { format_version }));
-        disk
-    }
-
-    /// Opens the store: recovers from the synced journal after a crash, formats a blank disk.
-    pub fn open(&self) -> Result<SimDiskStore, StoreError> {
-        let mut device = lock(&self.device);
-        if !device.recovered {
-            device.recover()?;
-        }
-        Ok(SimDiskStore {
-            device: self.device.clone(),
-            generation: device.generation,
-        })
-    }
-
-    /// The machine lost power: unsynced writes are dropped or torn; open handles go dead.
-    pub fn crash(&self, mode: CrashMode) {
-        let mut device = lock(&self.device);
-        let pending = std::mem::take(&mut device.pending);
-        if let CrashMode::TearPending { keep_bytes } = mode {
-            let kept = &pending[..keep_bytes.min(pending.len())];
-            device.synced.extend_from_slice(kept);
-        }
-        device.generation += 1;
-        device.recovered = false;
-        device.rows.clear();
-        device.stats.crashes += 1;
-    }
-
-    pub fn set_faults(&self, faults: DiskFaults) {
-        lock(&self.device).faults = faults;
-    }
-
-    pub fn stats(&self) -> DiskStats {
-        let device = lock(&self.device);
-        DiskStats {
-            synced_bytes: device.synced.len(),
-            pending_bytes: device.pending.len(),
-            ..device.stats
-        }
     }
 }
 
@@ -166,153 +94,253 @@ fn lock(device: &Mutex<Device>) -> MutexGuard<'_, Device> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn checksum(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
-fn encode_record(record: &Record) -> Vec<u8> {
-    let payload = bincode::serialize(record).expect("records serialize");
-    let length = u32::try_from(payload.len()).expect("record under 4 GiB");
-    let mut bytes = Vec::with_capacity(RECORD_HEADER_BYTES + payload.len());
-    bytes.extend_from_slice(&length.to_le_bytes());
-    bytes.extend_from_slice(&checksum(&payload).to_le_bytes());
-    bytes.extend_from_slice(&payload);
-    bytes
-}
-
-/// The next whole record at `offset` and the offset after it; `None` at a torn or bad tail.
-fn decode_record(journal: &[u8], offset: usize) -> Option<(Record, usize)> {
-    let header = journal.get(offset..offset + RECORD_HEADER_BYTES)?;
-    let length = u32::from_le_bytes(header[..4].try_into().ok()?) as usize;
-    let expected = u64::from_le_bytes(header[4..].try_into().ok()?);
-    let start = offset + RECORD_HEADER_BYTES;
-    let payload = journal.get(start..start + length)?;
-    if checksum(payload) != expected {
-        return None;
+impl SimDisk {
+    /// A blank device (each scope is formatted on its first open).
+    pub fn new() -> SimDisk {
+        SimDisk::with_journals([Journal::new(), Journal::new()])
     }
-    let record = bincode::deserialize(payload).ok()?;
-    Some((record, start + length))
+
+    fn with_journals(journals: [Journal; 2]) -> SimDisk {
+        SimDisk {
+            device: Arc::new(Mutex::new(Device {
+                journals,
+                scopes: Default::default(),
+                generation: 0,
+                armed: None,
+                tripped: None,
+                crashes: 0,
+                trips: 0,
+            })),
+        }
+    }
+
+    /// A device whose scopes are formatted with another format version (refusal tests).
+    #[doc(hidden)]
+    pub fn formatted_for_test(format_version: u32) -> SimDisk {
+        SimDisk::with_journals([
+            Journal::formatted(format_version),
+            Journal::formatted(format_version),
+        ])
+    }
+
+    /// Opens the store of `scope`: recovers it after a crash, formats it when blank.
+    pub fn open(&self, scope: Scope) -> Result<SimDiskStore, StoreError> {
+        let mut device = lock(&self.device);
+        let journal = &mut device.journals[scope.index()];
+        if !journal.recovered {
+            journal.recover()?;
+        }
+        Ok(SimDiskStore {
+            device: self.device.clone(),
+            generation: device.generation,
+            scope,
+        })
+    }
+
+    /// Crashes the node's disk: a process crash keeps unsynced bytes, a power loss drops or
+    /// tears them per scope. Open handles go dead, poison is cleared, and a trip is settled.
+    pub fn crash(&self, mode: CrashMode) {
+        let mut device = lock(&self.device);
+        device.crash(mode);
+        device.tripped = None;
+    }
+
+    pub fn inject(&self, fault: DiskFault) {
+        let mut device = lock(&self.device);
+        match fault {
+            DiskFault::FailNextSync {
+                scope,
+                keep_pending,
+            } => device.scopes[scope.index()].fail_next_sync = Some(keep_pending),
+            DiskFault::FailNextWrite { scope } => {
+                device.scopes[scope.index()].fail_next_write = true
+            }
+            DiskFault::SyncLatency { scope, latency } => {
+                device.scopes[scope.index()].sync_latency = latency
+            }
+        }
+    }
+
+    /// Removes every fault not yet fired, sync latency, and an armed crash (a repaired disk).
+    /// A poisoned store stays poisoned until the next crash.
+    pub fn clear_faults(&self) {
+        let mut device = lock(&self.device);
+        for scope in &mut device.scopes {
+            scope.fail_next_sync = None;
+            scope.fail_next_write = false;
+            scope.sync_latency = Duration::ZERO;
+        }
+        device.armed = None;
+    }
+
+    /// Arms a crash in `mode` at `trigger` (replacing one armed before). It stays armed across
+    /// crashes until it fires or `clear_faults`.
+    pub fn arm_crash(&self, trigger: CrashTrigger, mode: CrashMode) {
+        let (CrashTrigger::Write { nth, .. } | CrashTrigger::Sync { nth, .. }) = trigger;
+        assert!(nth >= 1, "a trigger counts from 1 (the next event)");
+        let mut device = lock(&self.device);
+        let (event, scope) = event_of(trigger);
+        let at_call = device.scopes[scope.index()].calls(event) + nth;
+        device.armed = Some(ArmedCrash {
+            trigger,
+            mode,
+            at_call,
+        });
+    }
+
+    /// The armed crash that fired since the last `crash` call, if any: the harness should kill
+    /// and restart the node (a `CrashMode::ProcessCrash` kill adds nothing to what it did).
+    pub fn tripped(&self) -> Option<DiskTrip> {
+        lock(&self.device).tripped
+    }
+
+    pub fn stats(&self) -> DiskStats {
+        let device = lock(&self.device);
+        let scope = |scope: Scope| {
+            let journal = &device.journals[scope.index()];
+            let state = &device.scopes[scope.index()];
+            ScopeStats {
+                synced_bytes: journal.synced.len(),
+                pending_bytes: journal.pending.len(),
+                poisoned: state.poison.is_some(),
+                ..state.stats
+            }
+        };
+        DiskStats {
+            crashes: device.crashes,
+            trips: device.trips,
+            log: scope(Scope::Log),
+            tables: scope(Scope::Tables),
+        }
+    }
 }
 
 impl Device {
-    fn recover(&mut self) -> Result<(), StoreError> {
-        if self.synced.is_empty() {
-            // Formatting is durable at once: a disk that was never opened holds nothing.
-            let header = encode_record(&Record::Header {
-                format_version: FORMAT_VERSION,
-            });
-            self.synced = header;
-        }
-        self.rows.clear();
-        let mut offset = 0;
-        let mut first = true;
-        while let Some((record, next)) = decode_record(&self.synced, offset) {
-            if first {
-                check_header(&record)?;
-                first = false;
-            } else {
-                self.replay(record)?;
+    fn crash(&mut self, mode: CrashMode) {
+        for scope in Scope::ALL {
+            let journal = &mut self.journals[scope.index()];
+            match mode.tail_loss(scope) {
+                None => journal.close(),
+                Some(loss) => journal.lose_power(loss),
             }
-            offset = next;
+            self.scopes[scope.index()].poison = None;
         }
-        if first {
-            return Err(StoreError::Corrupt("journal has no readable header".into()));
-        }
-        // The torn tail never happened: later records start after the last whole one.
-        self.synced.truncate(offset);
-        self.compacted_bytes = self.synced.len();
-        self.recovered = true;
-        Ok(())
+        self.generation += 1;
+        self.crashes += 1;
     }
 
-    fn replay(&mut self, record: Record) -> Result<(), StoreError> {
-        match record {
-            Record::Header { .. } => Err(StoreError::Corrupt("second journal header".into())),
-            Record::Batch(batch) => {
-                self.apply_batch(&batch);
-                Ok(())
-            }
-            Record::Image(image) => {
-                self.apply_image(&image);
-                Ok(())
-            }
-        }
-    }
-
-    fn apply_batch(&mut self, batch: &[TableWrite]) {
-        for write in batch {
-            let row = (write.table, write.key.clone());
-            match &write.value {
-                Some(value) => self.rows.insert(row, value.clone()),
-                None => self.rows.remove(&row),
-            };
-        }
-    }
-
-    fn apply_image(&mut self, image: &StoreImage) {
-        self.rows
-            .retain(|(table, _), _| !image.tables.contains(table));
-        for (table, key, value) in &image.rows {
-            self.rows.insert((*table, key.clone()), value.clone());
-        }
-    }
-
-    /// Rewrites the synced journal as one image once it has grown enough (pending is empty, so
-    /// `rows` is exactly the synced state). Models write-new-file-then-rename: atomic.
-    fn compact_if_large(&mut self) {
-        debug_assert!(self.pending.is_empty());
-        let threshold = JOURNAL_COMPACT_BYTES_MIN.max(self.compacted_bytes * 4);
-        if self.synced.len() < threshold {
-            return;
-        }
-        let image = StoreImage {
-            tables: Table::ALL.to_vec(),
-            rows: (self.rows.iter())
-                .map(|((table, key), value)| (*table, key.clone(), value.clone()))
-                .collect(),
+    /// Fires the armed crash if this `event` of `scope` reached its count.
+    fn trip_if_armed(&mut self, event: Event, scope: Scope) -> bool {
+        let Some(armed) = self.armed else {
+            return false;
         };
-        let mut journal = encode_record(&Record::Header {
-            format_version: FORMAT_VERSION,
+        if event_of(armed.trigger) != (event, scope)
+            || self.scopes[scope.index()].calls(event) < armed.at_call
+        {
+            return false;
+        }
+        self.armed = None;
+        let pending_bytes = Scope::ALL.map(|scope| self.journals[scope.index()].pending.len());
+        self.crash(armed.mode);
+        self.trips += 1;
+        self.tripped = Some(DiskTrip {
+            trigger: armed.trigger,
+            mode: armed.mode,
+            pending_bytes,
         });
-        journal.extend(encode_record(&Record::Image(image)));
-        self.synced = journal;
-        self.compacted_bytes = self.synced.len();
+        true
     }
 }
 
-fn check_header(record: &Record) -> Result<(), StoreError> {
-    match record {
-        Record::Header { format_version } if *format_version == FORMAT_VERSION => Ok(()),
-        Record::Header { format_version } => Err(StoreError::UnsupportedFormat {
-            found: *format_version,
-            supported: FORMAT_VERSION,
-        }),
-        _ => Err(StoreError::Corrupt(
-            "journal does not start with a header".into(),
-        )),
+/// The disk events crash triggers count.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Event {
+    Write,
+    Sync,
+}
+
+fn event_of(trigger: CrashTrigger) -> (Event, Scope) {
+    match trigger {
+        CrashTrigger::Write { scope, .. } => (Event::Write, scope),
+        CrashTrigger::Sync { scope, .. } => (Event::Sync, scope),
     }
+}
+
+impl ScopeState {
+    fn calls(&self, event: Event) -> u64 {
+        match event {
+            Event::Write => self.write_calls,
+            Event::Sync => self.sync_calls,
+        }
+    }
+}
+
+fn poisoned_error(first: &StoreError) -> StoreError {
+    StoreError::Io(format!("store failed earlier and is stopped: {first}"))
 }
 
 impl SimDiskStore {
     fn live_device(&self) -> Result<MutexGuard<'_, Device>, StoreError> {
         let device = lock(&self.device);
-        if device.generation != self.generation || !device.recovered {
+        if device.generation != self.generation || !device.journals[self.scope.index()].recovered {
             return Err(StoreError::Closed);
         }
         Ok(device)
     }
 
-    fn sync_latency(&self) -> Result<Duration, StoreError> {
-        Ok(self.live_device()?.faults.sync_latency)
+    /// The device, live and not poisoned, for a write or a sync.
+    fn writable_device(&self) -> Result<MutexGuard<'_, Device>, StoreError> {
+        let device = self.live_device()?;
+        match &device.scopes[self.scope.index()].poison {
+            Some(first) => Err(poisoned_error(first)),
+            None => Ok(device),
+        }
+    }
+
+    fn journal<'a>(&self, device: &'a Device) -> &'a Journal {
+        &device.journals[self.scope.index()]
+    }
+
+    /// Appends one record, through the fault and the crash trigger of this scope.
+    fn append(&self, record: &Record) -> Result<(), StoreError> {
+        let mut device = self.writable_device()?;
+        let index = self.scope.index();
+        let state = &mut device.scopes[index];
+        if state.fail_next_write {
+            state.fail_next_write = false;
+            state.stats.failed_writes += 1;
+            let error = StoreError::Io("injected write failure".into());
+            state.poison = Some(error.clone());
+            return Err(error);
+        }
+        state.write_calls += 1;
+        state.stats.writes += 1;
+        device.journals[index].append(record);
+        if device.trip_if_armed(Event::Write, self.scope) {
+            return Err(StoreError::Closed);
+        }
+        Ok(())
+    }
+
+    /// Counts a sync call and fires a crash armed on it; returns the scope's sync latency.
+    fn start_sync(&self) -> Result<Duration, StoreError> {
+        let mut device = self.writable_device()?;
+        device.scopes[self.scope.index()].sync_calls += 1;
+        if device.trip_if_armed(Event::Sync, self.scope) {
+            return Err(StoreError::Closed);
+        }
+        Ok(device.scopes[self.scope.index()].sync_latency)
     }
 }
 
 impl Store for SimDiskStore {
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         let device = self.live_device()?;
-        Ok(device.rows.get(&(table, key.to_vec())).cloned())
+        Ok(self
+            .journal(&device)
+            .rows
+            .get(&(table, key.to_vec()))
+            .cloned())
     }
 
     fn scan(
@@ -341,7 +369,7 @@ impl Store for SimDiskStore {
         if empty {
             return Ok(Vec::new());
         }
-        let rows = (device.rows.range((start, end)))
+        let rows = (self.journal(&device).rows.range((start, end)))
             .take_while(|((row_table, _), _)| *row_table == table)
             .take(limit)
             .map(|((_, key), value)| (key.clone(), value.clone()))
@@ -350,32 +378,28 @@ impl Store for SimDiskStore {
     }
 
     fn write(&self, batch: &[TableWrite]) -> Result<(), StoreError> {
-        let mut device = self.live_device()?;
-        if device.faults.writes_to_fail > 0 {
-            device.faults.writes_to_fail -= 1;
-            return Err(StoreError::Io("injected write failure".into()));
-        }
-        let record = encode_record(&Record::Batch(batch.to_vec()));
-        device.pending.extend(record);
-        device.apply_batch(batch);
-        device.stats.writes += 1;
-        Ok(())
+        self.append(&Record::Batch(batch.to_vec()))
     }
 
     async fn sync(&self) -> Result<(), StoreError> {
-        let latency = self.sync_latency()?;
+        let latency = self.start_sync()?;
         if !latency.is_zero() {
             tokio::time::sleep(latency).await;
         }
-        let mut device = self.live_device()?;
-        if device.faults.syncs_to_fail > 0 {
-            device.faults.syncs_to_fail -= 1;
-            return Err(StoreError::Io("injected sync failure".into()));
+        let mut device = self.writable_device()?;
+        let index = self.scope.index();
+        let state = &mut device.scopes[index];
+        if let Some(keep_pending) = state.fail_next_sync.take() {
+            state.stats.failed_syncs += 1;
+            let error = StoreError::Io("injected sync failure".into());
+            state.poison = Some(error.clone());
+            if !keep_pending {
+                device.journals[index].drop_pending()?;
+            }
+            return Err(error);
         }
-        let pending = std::mem::take(&mut device.pending);
-        device.synced.extend(pending);
-        device.stats.syncs += 1;
-        device.compact_if_large();
+        state.stats.syncs += 1;
+        device.journals[index].sync();
         Ok(())
     }
 
@@ -383,7 +407,7 @@ impl Store for SimDiskStore {
         let device = self.live_device()?;
         let mut sorted = tables.to_vec();
         sorted.sort();
-        let rows = (device.rows.iter())
+        let rows = (self.journal(&device).rows.iter())
             .filter(|((table, _), _)| sorted.binary_search(table).is_ok())
             .map(|((table, key), value)| (*table, key.clone(), value.clone()))
             .collect();
@@ -394,7 +418,6 @@ impl Store for SimDiskStore {
     }
 
     fn import(&self, image: &StoreImage) -> Result<(), StoreError> {
-        let mut device = self.live_device()?;
         if let Some((table, _, _)) =
             (image.rows.iter()).find(|(table, _, _)| !image.tables.contains(table))
         {
@@ -403,15 +426,6 @@ impl Store for SimDiskStore {
                 table.name()
             )));
         }
-        if device.faults.writes_to_fail > 0 {
-            device.faults.writes_to_fail -= 1;
-            return Err(StoreError::Io("injected write failure".into()));
-        }
-        device
-            .pending
-            .extend(encode_record(&Record::Image(image.clone())));
-        device.apply_image(image);
-        device.stats.writes += 1;
-        Ok(())
+        self.append(&Record::Image(image.clone()))
     }
 }

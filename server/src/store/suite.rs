@@ -1,8 +1,12 @@
-//! Conformance suite every `Store` backend passes: random operation sequences against a
-//! `BTreeMap` model, including reopen after an unsynced tail (which may keep any prefix of the
-//! unsynced batches, never a part of one).
+//! Conformance suite every `Store` backend passes: random operation sequences on a node's two
+//! stores (log and tables) against a `BTreeMap` model per scope, including reopen after a crash.
+//! Any backend may keep any prefix of a scope's unsynced mutations, never a part of one. A
+//! backend that simulates crashes must obey the crash exactly: a process crash keeps every
+//! unsynced mutation, a power loss that drops keeps none, and a sync of one scope makes nothing
+//! of the other durable. Injected faults poison a scope until the next reopen.
 
-use super::{Store, StoreImage, Table, TableWrite};
+use super::sim_disk::{CrashMode, DiskFault, TailLoss};
+use super::{Scope, Store, StoreImage, Table, TableWrite};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -14,31 +18,49 @@ const TABLES: [Table; 3] = [Table::Volumes, Table::Keys, Table::RaftLog];
 
 #[derive(Clone, Debug)]
 pub enum StoreOp {
-    Write(Vec<TableWrite>),
-    Sync,
-    Get(Table, Vec<u8>),
+    Write(Scope, Vec<TableWrite>),
+    Sync(Scope),
+    Get(Scope, Table, Vec<u8>),
     Scan {
+        scope: Scope,
         table: Table,
         start: Bound<Vec<u8>>,
         end: Bound<Vec<u8>>,
         limit: usize,
     },
     ScanPrefix {
+        scope: Scope,
         table: Table,
         prefix: Vec<u8>,
         after: Option<Vec<u8>>,
         limit: usize,
     },
-    Export(Vec<Table>),
-    Import(StoreImage),
-    Reopen,
+    Export(Scope, Vec<Table>),
+    Import(Scope, StoreImage),
+    /// The next sync of `scope` fails (then a sync is called).
+    FailSync {
+        scope: Scope,
+        keep_pending: bool,
+    },
+    /// The next write of `scope` fails (then this batch is written).
+    FailWrite(Scope, Vec<TableWrite>),
+    Reopen(CrashMode),
 }
 
-/// How the suite reaches a backend: the store, and a way to close and reopen it.
+/// How the suite reaches a backend: the two stores, and a way to crash and reopen them.
 pub trait Backend {
     type Store: Store;
-    fn store(&self) -> Self::Store;
-    fn reopen(&mut self);
+    fn store(&self, scope: Scope) -> Self::Store;
+    /// Closes both stores, crashes as `crash` says (if it can) and opens them again.
+    fn reopen(&mut self, crash: CrashMode);
+    /// Whether `reopen` obeys its crash mode exactly; otherwise only the `Store` contract holds.
+    fn simulates_crashes(&self) -> bool;
+    /// Injects `fault`; false if the backend cannot.
+    fn inject(&self, fault: DiskFault) -> bool;
+}
+
+fn scope() -> impl Strategy<Value = Scope> {
+    proptest::sample::select(Scope::ALL.to_vec())
 }
 
 fn table() -> impl Strategy<Value = Table> {
@@ -65,6 +87,10 @@ fn table_write() -> impl Strategy<Value = TableWrite> {
     })
 }
 
+fn batch() -> impl Strategy<Value = Vec<TableWrite>> {
+    proptest::collection::vec(table_write(), 0..4)
+}
+
 fn image() -> impl Strategy<Value = StoreImage> {
     let rows = proptest::collection::btree_map((table(), key()), key(), 0..4);
     (proptest::sample::subsequence(TABLES.to_vec(), 0..=3), rows).prop_map(|(tables, rows)| {
@@ -76,20 +102,39 @@ fn image() -> impl Strategy<Value = StoreImage> {
     })
 }
 
+fn tail_loss() -> impl Strategy<Value = TailLoss> {
+    prop_oneof![
+        Just(TailLoss::Drop),
+        (0usize..400).prop_map(|keep_bytes| TailLoss::Tear { keep_bytes }),
+    ]
+}
+
+fn crash_mode() -> impl Strategy<Value = CrashMode> {
+    prop_oneof![
+        Just(CrashMode::ProcessCrash),
+        Just(CrashMode::DROP_PENDING),
+        (tail_loss(), tail_loss()).prop_map(|(log, tables)| CrashMode::PowerLoss { log, tables }),
+    ]
+}
+
 pub fn store_op() -> impl Strategy<Value = StoreOp> {
     prop_oneof![
-        4 => proptest::collection::vec(table_write(), 0..4).prop_map(StoreOp::Write),
-        2 => Just(StoreOp::Sync),
-        2 => (table(), key()).prop_map(|(table, key)| StoreOp::Get(table, key)),
-        2 => (table(), bound(), bound(), 0usize..4).prop_map(|(table, start, end, limit)| {
-            StoreOp::Scan { table, start, end, limit }
-        }),
-        2 => (table(), key(), proptest::option::of(key()), 0usize..4).prop_map(
-            |(table, prefix, after, limit)| StoreOp::ScanPrefix { table, prefix, after, limit }
+        6 => (scope(), batch()).prop_map(|(scope, batch)| StoreOp::Write(scope, batch)),
+        3 => scope().prop_map(StoreOp::Sync),
+        2 => (scope(), table(), key()).prop_map(|(scope, table, key)| StoreOp::Get(scope, table, key)),
+        2 => (scope(), table(), bound(), bound(), 0usize..4).prop_map(
+            |(scope, table, start, end, limit)| StoreOp::Scan { scope, table, start, end, limit }
         ),
-        1 => proptest::sample::subsequence(TABLES.to_vec(), 0..=3).prop_map(StoreOp::Export),
-        1 => image().prop_map(StoreOp::Import),
-        1 => Just(StoreOp::Reopen),
+        2 => (scope(), table(), key(), proptest::option::of(key()), 0usize..4).prop_map(
+            |(scope, table, prefix, after, limit)| StoreOp::ScanPrefix { scope, table, prefix, after, limit }
+        ),
+        1 => (scope(), proptest::sample::subsequence(TABLES.to_vec(), 0..=3))
+            .prop_map(|(scope, tables)| StoreOp::Export(scope, tables)),
+        1 => (scope(), image()).prop_map(|(scope, image)| StoreOp::Import(scope, image)),
+        1 => (scope(), any::<bool>())
+            .prop_map(|(scope, keep_pending)| StoreOp::FailSync { scope, keep_pending }),
+        1 => (scope(), batch()).prop_map(|(scope, batch)| StoreOp::FailWrite(scope, batch)),
+        2 => crash_mode().prop_map(StoreOp::Reopen),
     ]
 }
 
@@ -143,114 +188,234 @@ fn full_state<S: Store>(store: &S) -> Model {
         .collect()
 }
 
-/// Runs `ops`; panics (failing the property) on the first divergence from the model.
-pub async fn check_sequence<B: Backend>(backend: &mut B, ops: &[StoreOp]) {
-    let mut model = Model::new();
-    let mut durable = Model::new();
-    // Mutations since the last sync, as closures over the model: any prefix may survive.
-    let mut unsynced: Vec<StoreOp> = Vec::new();
-    for op in ops {
-        let store = backend.store();
-        match op {
-            StoreOp::Write(batch) => {
-                store.write(batch).expect("write");
-                model_write(&mut model, batch);
-                unsynced.push(op.clone());
-            }
-            StoreOp::Import(image) => {
-                store.import(image).expect("import");
-                model_import(&mut model, image);
-                unsynced.push(op.clone());
-            }
-            StoreOp::Sync => {
-                store.sync().await.expect("sync");
-                durable = model.clone();
-                unsynced.clear();
-            }
-            StoreOp::Get(table, key) => {
-                let expected = model.get(&(*table, key.clone())).cloned();
-                assert_eq!(
-                    store.get(*table, key).expect("get"),
-                    expected,
-                    "get {table:?} {key:?}"
-                );
-            }
-            StoreOp::Scan {
-                table,
-                start,
-                end,
-                limit,
-            } => {
-                let start = start.as_ref().map(Vec::as_slice);
-                let end = end.as_ref().map(Vec::as_slice);
-                let mut expected = model_scan(&model, *table, start, end);
-                expected.truncate(*limit);
-                let rows = store.scan(*table, start, end, *limit).expect("scan");
-                assert_eq!(
-                    rows, expected,
-                    "scan {table:?} {start:?}..{end:?} limit {limit}"
-                );
-            }
-            StoreOp::ScanPrefix {
-                table,
-                prefix,
-                after,
-                limit,
-            } => {
-                let mut expected: Vec<_> =
-                    model_scan(&model, *table, Bound::Unbounded, Bound::Unbounded)
-                        .into_iter()
-                        .filter(|(key, _)| key.starts_with(prefix))
-                        .filter(|(key, _)| after.as_ref().is_none_or(|after| key > after))
-                        .collect();
-                expected.truncate(*limit);
-                let rows = store
-                    .scan_prefix(*table, prefix, after.as_deref(), *limit)
-                    .expect("scan");
-                assert_eq!(
-                    rows, expected,
-                    "scan_prefix {table:?} {prefix:?} after {after:?}"
-                );
-            }
-            StoreOp::Export(tables) => {
-                let image = store.export(tables).expect("export");
-                let expected: Vec<_> = (model.iter())
-                    .filter(|((table, _), _)| tables.contains(table))
-                    .map(|((table, key), value)| (*table, key.clone(), value.clone()))
-                    .collect();
-                assert_eq!(image.rows, expected, "export {tables:?}");
-            }
-            StoreOp::Reopen => {
-                drop(store);
-                backend.reopen();
-                let observed = full_state(&backend.store());
-                model = surviving_prefix(&durable, &unsynced, &observed);
-                durable = model.clone();
-                unsynced.clear();
-            }
+#[derive(Clone, Debug)]
+enum Mutation {
+    Write(Vec<TableWrite>),
+    Import(StoreImage),
+}
+
+impl Mutation {
+    fn apply(&self, model: &mut Model) {
+        match self {
+            Mutation::Write(batch) => model_write(model, batch),
+            Mutation::Import(image) => model_import(model, image),
         }
     }
 }
 
+/// What one scope's store must hold.
+#[derive(Clone, Debug, Default)]
+struct ScopeModel {
+    /// What reads see.
+    visible: Model,
+    /// What survives any crash.
+    durable: Model,
+    /// Mutations since the last sync, in order: `visible` is `durable` plus all of them.
+    unsynced: Vec<Mutation>,
+    /// A fault failed a write or sync: writes and syncs fail until reopen.
+    poisoned: bool,
+}
+
+impl ScopeModel {
+    fn mutate<S: Store>(&mut self, store: &S, mutation: Mutation) {
+        let result = match &mutation {
+            Mutation::Write(batch) => store.write(batch),
+            Mutation::Import(image) => store.import(image),
+        };
+        if self.poisoned {
+            assert!(result.is_err(), "a poisoned store accepted {mutation:?}");
+            return;
+        }
+        result.unwrap_or_else(|error| panic!("{mutation:?}: {error}"));
+        mutation.apply(&mut self.visible);
+        self.unsynced.push(mutation);
+    }
+
+    async fn sync<S: Store>(&mut self, store: &S) {
+        let synced = store.sync().await;
+        if self.poisoned {
+            assert!(synced.is_err(), "a poisoned store synced");
+            return;
+        }
+        synced.expect("sync");
+        self.durable = self.visible.clone();
+        self.unsynced.clear();
+    }
+
+    /// After reopen: `observed` must be what `loss` leaves (`None`: a process crash keeps
+    /// everything unsynced, still unsynced; `Some(None)`: the backend may keep any prefix).
+    fn reopened(&mut self, loss: Option<Option<TailLoss>>, observed: Model) {
+        self.poisoned = false;
+        match loss {
+            None => assert_eq!(
+                observed, self.visible,
+                "a process crash keeps the page cache"
+            ),
+            Some(Some(TailLoss::Drop)) => {
+                assert_eq!(
+                    observed, self.durable,
+                    "a power loss drops every unsynced mutation of this scope"
+                );
+                self.visible = observed;
+            }
+            Some(Some(TailLoss::Tear { .. }) | None) => {
+                self.visible = surviving_prefix(&self.durable, &self.unsynced, &observed);
+            }
+        }
+        if loss.is_some() {
+            self.durable = self.visible.clone();
+            self.unsynced.clear();
+        }
+    }
+}
+
+/// Runs `ops`; panics (failing the property) on the first divergence from the model.
+pub async fn check_sequence<B: Backend>(backend: &mut B, ops: &[StoreOp]) {
+    let mut models = [ScopeModel::default(), ScopeModel::default()];
+    for op in ops {
+        let scope_of = |scope: &Scope| scope.index();
+        match op {
+            StoreOp::Write(scope, batch) => {
+                let model = &mut models[scope_of(scope)];
+                model.mutate(&backend.store(*scope), Mutation::Write(batch.clone()));
+            }
+            StoreOp::Import(scope, image) => {
+                let model = &mut models[scope_of(scope)];
+                model.mutate(&backend.store(*scope), Mutation::Import(image.clone()));
+            }
+            StoreOp::Sync(scope) => models[scope_of(scope)].sync(&backend.store(*scope)).await,
+            StoreOp::FailSync {
+                scope,
+                keep_pending,
+            } => {
+                let model = &mut models[scope_of(scope)];
+                let fault = DiskFault::FailNextSync {
+                    scope: *scope,
+                    keep_pending: *keep_pending,
+                };
+                if model.poisoned || !backend.inject(fault) {
+                    continue;
+                }
+                let failed = backend.store(*scope).sync().await;
+                assert!(failed.is_err(), "the injected sync failure was reported");
+                model.poisoned = true;
+                if !keep_pending {
+                    model.visible = model.durable.clone();
+                    model.unsynced.clear();
+                }
+            }
+            StoreOp::FailWrite(scope, batch) => {
+                let model = &mut models[scope_of(scope)];
+                if model.poisoned || !backend.inject(DiskFault::FailNextWrite { scope: *scope }) {
+                    continue;
+                }
+                let failed = backend.store(*scope).write(batch);
+                assert!(failed.is_err(), "the injected write failure was reported");
+                model.poisoned = true;
+            }
+            StoreOp::Reopen(crash) => {
+                backend.reopen(*crash);
+                for scope in Scope::ALL {
+                    let observed = full_state(&backend.store(scope));
+                    let loss = match backend.simulates_crashes() {
+                        true => crash.tail_loss(scope).map(Some),
+                        false => Some(None),
+                    };
+                    models[scope.index()].reopened(loss, observed);
+                }
+            }
+            read => check_read(
+                &backend.store(read_scope(read)),
+                &models[read_scope(read).index()].visible,
+                read,
+            ),
+        }
+    }
+}
+
+fn read_scope(op: &StoreOp) -> Scope {
+    match op {
+        StoreOp::Get(scope, _, _)
+        | StoreOp::Scan { scope, .. }
+        | StoreOp::ScanPrefix { scope, .. }
+        | StoreOp::Export(scope, _) => *scope,
+        mutation => unreachable!("not a read: {mutation:?}"),
+    }
+}
+
+/// Reads see every mutation, synced or not, poisoned or not.
+fn check_read<S: Store>(store: &S, model: &Model, op: &StoreOp) {
+    match op {
+        StoreOp::Get(_, table, key) => {
+            let expected = model.get(&(*table, key.clone())).cloned();
+            assert_eq!(
+                store.get(*table, key).expect("get"),
+                expected,
+                "get {table:?} {key:?}"
+            );
+        }
+        StoreOp::Scan {
+            table,
+            start,
+            end,
+            limit,
+            ..
+        } => {
+            let start = start.as_ref().map(Vec::as_slice);
+            let end = end.as_ref().map(Vec::as_slice);
+            let mut expected = model_scan(model, *table, start, end);
+            expected.truncate(*limit);
+            let rows = store.scan(*table, start, end, *limit).expect("scan");
+            assert_eq!(
+                rows, expected,
+                "scan {table:?} {start:?}..{end:?} limit {limit}"
+            );
+        }
+        StoreOp::ScanPrefix {
+            table,
+            prefix,
+            after,
+            limit,
+            ..
+        } => {
+            let mut expected: Vec<_> =
+                model_scan(model, *table, Bound::Unbounded, Bound::Unbounded)
+                    .into_iter()
+                    .filter(|(key, _)| key.starts_with(prefix))
+                    .filter(|(key, _)| after.as_ref().is_none_or(|after| key > after))
+                    .collect();
+            expected.truncate(*limit);
+            let rows = store
+                .scan_prefix(*table, prefix, after.as_deref(), *limit)
+                .expect("scan");
+            assert_eq!(
+                rows, expected,
+                "scan_prefix {table:?} {prefix:?} after {after:?}"
+            );
+        }
+        StoreOp::Export(_, tables) => {
+            let image = store.export(tables).expect("export");
+            let expected: Vec<_> = (model.iter())
+                .filter(|((table, _), _)| tables.contains(table))
+                .map(|((table, key), value)| (*table, key.clone(), value.clone()))
+                .collect();
+            assert_eq!(image.rows, expected, "export {tables:?}");
+        }
+        mutation => unreachable!("not a read: {mutation:?}"),
+    }
+}
+
 /// The state after some prefix of `unsynced` on top of `durable` equal to `observed`.
-fn surviving_prefix(durable: &Model, unsynced: &[StoreOp], observed: &Model) -> Model {
+fn surviving_prefix(durable: &Model, unsynced: &[Mutation], observed: &Model) -> Model {
     let mut candidate = durable.clone();
     let mut candidates = vec![candidate.clone()];
-    for op in unsynced {
-        match op {
-            StoreOp::Write(batch) => model_write(&mut candidate, batch),
-            StoreOp::Import(image) => model_import(&mut candidate, image),
-            _ => unreachable!("only mutations are unsynced"),
-        }
+    for mutation in unsynced {
+        mutation.apply(&mut candidate);
         candidates.push(candidate.clone());
     }
-    let found = candidates.into_iter().find(|candidate| {
-        let visible: Model = (candidate.iter())
-            .filter(|((table, _), _)| TABLES.contains(table))
-            .map(|(row, value)| (row.clone(), value.clone()))
-            .collect();
-        &visible == observed
-    });
+    let found = candidates
+        .into_iter()
+        .find(|candidate| candidate == observed);
     found.unwrap_or_else(|| {
         panic!("after reopen the store holds {observed:?}: not the durable state plus a prefix of {} unsynced mutations", unsynced.len())
     })
@@ -274,31 +439,42 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
 
 mod sim_disk_backend {
     use super::*;
-    use crate::store::sim_disk::{CrashMode, SimDisk, SimDiskStore};
+    use crate::store::sim_disk::{SimDisk, SimDiskStore};
 
     struct SimDiskBackend {
         disk: SimDisk,
-        store: SimDiskStore,
+        stores: [SimDiskStore; 2],
+    }
+
+    fn open(disk: &SimDisk) -> [SimDiskStore; 2] {
+        Scope::ALL.map(|scope| disk.open(scope).expect("open"))
     }
 
     impl Backend for SimDiskBackend {
         type Store = SimDiskStore;
-        fn store(&self) -> SimDiskStore {
-            self.store.clone()
+        fn store(&self, scope: Scope) -> SimDiskStore {
+            self.stores[scope.index()].clone()
         }
-        fn reopen(&mut self) {
-            self.disk.crash(CrashMode::DropPending);
-            self.store = self.disk.open().expect("reopen");
+        fn reopen(&mut self, crash: CrashMode) {
+            self.disk.crash(crash);
+            self.stores = open(&self.disk);
+        }
+        fn simulates_crashes(&self) -> bool {
+            true
+        }
+        fn inject(&self, fault: DiskFault) -> bool {
+            self.disk.inject(fault);
+            true
         }
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(256))]
+        #![proptest_config(ProptestConfig::with_cases(512))]
         #[test]
-        fn sim_disk_conforms(ops in proptest::collection::vec(store_op(), 1..40)) {
+        fn sim_disk_conforms(ops in proptest::collection::vec(store_op(), 1..60)) {
             let disk = SimDisk::new();
-            let store = disk.open().expect("open");
-            let mut backend = SimDiskBackend { disk, store };
+            let stores = open(&disk);
+            let mut backend = SimDiskBackend { disk, stores };
             block_on(check_sequence(&mut backend, &ops));
         }
     }
@@ -309,19 +485,33 @@ mod sled_backend {
     use super::*;
     use crate::store::sled::SledStore;
 
+    /// Two sled databases in two directories, as a node keeps its log and its tables.
     struct SledBackend {
         directory: std::path::PathBuf,
-        store: Option<SledStore>,
+        stores: Option<[SledStore; 2]>,
+    }
+
+    fn open(directory: &std::path::Path) -> [SledStore; 2] {
+        let names = ["log", "tables"];
+        Scope::ALL
+            .map(|scope| SledStore::open(&directory.join(names[scope.index()])).expect("open"))
     }
 
     impl Backend for SledBackend {
         type Store = SledStore;
-        fn store(&self) -> SledStore {
-            self.store.clone().expect("open")
+        fn store(&self, scope: Scope) -> SledStore {
+            self.stores.as_ref().expect("open")[scope.index()].clone()
         }
-        fn reopen(&mut self) {
-            self.store = None;
-            self.store = Some(SledStore::open(&self.directory).expect("reopen"));
+        fn reopen(&mut self, _crash: CrashMode) {
+            // A real process cannot crash here: close cleanly, which keeps any prefix.
+            self.stores = None;
+            self.stores = Some(open(&self.directory));
+        }
+        fn simulates_crashes(&self) -> bool {
+            false
+        }
+        fn inject(&self, _fault: DiskFault) -> bool {
+            false
         }
     }
 
@@ -330,8 +520,8 @@ mod sled_backend {
         #[test]
         fn sled_conforms(ops in proptest::collection::vec(store_op(), 1..40)) {
             let directory = crate::testing::temp_dir("sled-suite");
-            let store = Some(SledStore::open(&directory).expect("open"));
-            let mut backend = SledBackend { directory: directory.clone(), store };
+            let stores = Some(open(&directory));
+            let mut backend = SledBackend { directory: directory.clone(), stores };
             block_on(check_sequence(&mut backend, &ops));
             drop(backend);
             let _ = std::fs::remove_dir_all(&directory);

@@ -1,6 +1,8 @@
 //! The properties a run is judged by, and what a broken one reports.
 
 #[cfg(madsim)]
+pub mod fail_stop;
+#[cfg(madsim)]
 pub mod raft_safety;
 
 use serde::{Deserialize, Serialize};

@@ -3,11 +3,12 @@
 //! Every step goes to the trace (a skipped action too: e.g. "kill leader" with no leader).
 
 use super::network::Link;
-use super::{Action, Crash, Fault, Partition, Schedule, Target};
+use super::{Action, Crash, DiskEvent, DiskFailure, Fault, Partition, Schedule, Store, Target};
 use crate::runner::world::{NodeState, World};
 use crate::scenario::elapsed;
 use om_server::raft::NodeId;
-use om_server::store::sim_disk::{CrashMode, DiskFaults};
+use om_server::store::sim_disk::{CrashMode, CrashTrigger, DiskFault, TailLoss};
+use om_server::store::Scope;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -177,15 +178,30 @@ async fn perform(world: &World, number: usize, action: &Action) {
                 return world.note(format_args!("#{number} skipped: {fault}"));
             };
             world.note(format_args!("#{number} slow disk om{id}: {latency_ms} ms"));
-            let slow = DiskFaults {
-                sync_latency: Duration::from_millis(latency_ms),
-                ..DiskFaults::default()
+            let slow = |latency| {
+                for scope in Scope::ALL {
+                    world
+                        .cluster
+                        .disk(id)
+                        .inject(DiskFault::SyncLatency { scope, latency });
+                }
             };
-            world.cluster.disk(id).set_faults(slow);
+            slow(Duration::from_millis(latency_ms));
             tokio::time::sleep(duration).await;
-            world.cluster.disk(id).set_faults(DiskFaults::default());
+            slow(Duration::ZERO);
             world.note(format_args!("#{number} disk of om{id} fast again"));
         }
+        Fault::DiskFailure {
+            target,
+            store,
+            failure,
+        } => disk_failure(world, number, target, store, failure, duration).await,
+        Fault::DiskCrash {
+            target,
+            store,
+            event,
+            crash,
+        } => disk_crash(world, number, target, store, event, crash, duration).await,
         Fault::ClockSkew { target, offset_ms } => {
             let Some(id) = resolve(world, target) else {
                 return world.note(format_args!("#{number} skipped: {fault}"));
@@ -225,21 +241,148 @@ async fn flap(
     world.note(format_args!("#{number} flapping over"));
 }
 
-/// How many unsynced bytes a crash keeps, and how.
+/// What a crash does to each store's unsynced bytes; a tear keeps the same fraction of each.
 pub fn crash_mode(world: &World, id: NodeId, crash: Crash) -> CrashMode {
     match crash {
-        Crash::PowerLossDrop => CrashMode::DropPending,
+        Crash::PowerLossDrop => CrashMode::DROP_PENDING,
         Crash::PowerLossTear { keep_permille } => {
-            let pending = world.cluster.disk(id).stats().pending_bytes;
-            CrashMode::TearPending {
+            let stats = world.cluster.disk(id).stats();
+            let tear = |pending: usize| TailLoss::Tear {
                 keep_bytes: pending * usize::from(keep_permille) / 1000,
+            };
+            CrashMode::PowerLoss {
+                log: tear(stats.log.pending_bytes),
+                tables: tear(stats.tables.pending_bytes),
             }
         }
-        // The page cache survives the process: everything written reaches the disk.
-        Crash::ProcessCrash => CrashMode::TearPending {
-            keep_bytes: usize::MAX,
-        },
+        // The page cache survives the process.
+        Crash::ProcessCrash => CrashMode::ProcessCrash,
     }
+}
+
+fn scope(store: Store) -> Scope {
+    match store {
+        Store::Log => Scope::Log,
+        Store::Tables => Scope::Tables,
+    }
+}
+
+/// Restarts node `id` if it stopped itself (the operator's answer to a fail-stop).
+fn restart_if_stopped(world: &World, number: usize, id: NodeId) {
+    let stopped = world
+        .cluster
+        .fail_stopped()
+        .into_iter()
+        .find(|(node, _)| *node == id);
+    if let Some((_, reason)) = stopped {
+        world.note(format_args!(
+            "#{number} om{id} had stopped itself ({reason}): restart"
+        ));
+        world.cluster.kill(id, CrashMode::ProcessCrash);
+        world.cluster.restart(id);
+    }
+}
+
+async fn disk_failure(
+    world: &World,
+    number: usize,
+    target: Target,
+    store: Store,
+    failure: DiskFailure,
+    duration: Duration,
+) {
+    let Some(id) = resolve(world, target).filter(|id| world.node_state(*id) == NodeState::Running)
+    else {
+        return world.note(format_args!("#{number} skipped: disk failure of {target}"));
+    };
+    let scope = scope(store);
+    let fault = match failure {
+        DiskFailure::Sync { keep_pending } => DiskFault::FailNextSync {
+            scope,
+            keep_pending,
+        },
+        DiskFailure::Write => DiskFault::FailNextWrite { scope },
+    };
+    world.note(format_args!("#{number} om{id} ({target}): {fault:?}"));
+    world.set_node_state(id, NodeState::Killed(number));
+    world.inject(id);
+    world.cluster.disk(id).inject(fault);
+    tokio::time::sleep(duration).await;
+    world.cluster.disk(id).clear_faults();
+    restart_if_stopped(world, number, id);
+    world.injection_over(id);
+    world.set_node_state(id, NodeState::Running);
+    world.note(format_args!("#{number} disk failure of om{id} over"));
+}
+
+async fn disk_crash(
+    world: &World,
+    number: usize,
+    target: Target,
+    store: Store,
+    event: DiskEvent,
+    crash: Crash,
+    duration: Duration,
+) {
+    let Some(id) = resolve(world, target).filter(|id| world.node_state(*id) == NodeState::Running)
+    else {
+        return world.note(format_args!("#{number} skipped: disk crash of {target}"));
+    };
+    let scope = scope(store);
+    let trigger = match event {
+        DiskEvent::Write { nth } => CrashTrigger::Write { scope, nth },
+        DiskEvent::Sync { nth } => CrashTrigger::Sync { scope, nth },
+    };
+    // A tear keeps a fixed share of a small tail: the trip happens at a write, so the cut can
+    // fall inside the record just written.
+    let mode = match crash {
+        Crash::PowerLossDrop => CrashMode::DROP_PENDING,
+        Crash::PowerLossTear { keep_permille } => {
+            let tear = TailLoss::Tear {
+                keep_bytes: usize::from(keep_permille) / 4,
+            };
+            CrashMode::PowerLoss {
+                log: tear,
+                tables: tear,
+            }
+        }
+        Crash::ProcessCrash => CrashMode::ProcessCrash,
+    };
+    world.note(format_args!(
+        "#{number} arm om{id} ({target}): {mode:?} at {trigger:?}"
+    ));
+    world.set_node_state(id, NodeState::Killed(number));
+    world.inject(id);
+    world.cluster.arm_disk_crash(id, trigger, mode);
+    let end = elapsed() + duration;
+    let mut tripped = false;
+    while elapsed() < end {
+        if let Some((_, trip)) =
+            (world.cluster.tripped_disks().into_iter()).find(|(node, _)| *node == id)
+        {
+            world.note(format_args!(
+                "#{number} om{id} lost power at {:?} ({:?} unsynced)",
+                trip.trigger, trip.pending_bytes
+            ));
+            // The disk already crashed; the host dies with it.
+            world.cluster.kill(id, CrashMode::ProcessCrash);
+            tripped = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    tokio::time::sleep(end.saturating_sub(elapsed())).await;
+    world.cluster.disk(id).clear_faults();
+    if tripped {
+        world.cluster.restart(id);
+        world.note(format_args!("#{number} restart om{id}"));
+    } else {
+        world.note(format_args!(
+            "#{number} om{id}'s armed crash never fired: disarmed"
+        ));
+    }
+    world.injection_over(id);
+    world.set_node_state(id, NodeState::Running);
 }
 
 async fn kill(world: &World, number: usize, target: Target, crash: Crash, duration: Duration) {
@@ -248,9 +391,10 @@ async fn kill(world: &World, number: usize, target: Target, crash: Crash, durati
         return world.note(format_args!("#{number} skipped: kill {target}"));
     };
     let mode = crash_mode(world, id, crash);
-    let pending = world.cluster.disk(id).stats().pending_bytes;
+    let stats = world.cluster.disk(id).stats();
+    let pending = (stats.log.pending_bytes, stats.tables.pending_bytes);
     world.note(format_args!(
-        "#{number} kill om{id} ({target}): {mode:?} of {pending} unsynced bytes"
+        "#{number} kill om{id} ({target}): {mode:?} of {pending:?} unsynced bytes"
     ));
     world.set_node_state(id, NodeState::Killed(number));
     world.cluster.kill(id, mode);

@@ -2,7 +2,7 @@
 //! kinds and its own rate, so different seeds explore different corners (TigerBeetle's
 //! `options_swarm`; "swarm testing": some kinds are disabled completely).
 
-use super::{Action, Crash, Fault, Partition, Schedule, Target};
+use super::{Action, Crash, DiskEvent, DiskFailure, Fault, Partition, Schedule, Store, Target};
 use rand::seq::SliceRandom;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -25,6 +25,8 @@ pub enum FaultKind {
     Pause,
     SlowDisk,
     ClockSkew,
+    DiskFailure,
+    DiskCrash,
 }
 
 impl FaultKind {
@@ -44,6 +46,8 @@ impl FaultKind {
         FaultKind::Pause,
         FaultKind::SlowDisk,
         FaultKind::ClockSkew,
+        FaultKind::DiskFailure,
+        FaultKind::DiskCrash,
     ];
 }
 
@@ -112,6 +116,24 @@ fn partition(rng: &mut impl Rng, kind: FaultKind, nodes: u64) -> Partition {
     }
 }
 
+fn store(rng: &mut impl Rng) -> Store {
+    if rng.gen_bool(0.5) {
+        Store::Log
+    } else {
+        Store::Tables
+    }
+}
+
+fn crash(rng: &mut impl Rng) -> Crash {
+    match rng.gen_range(0..3) {
+        0 => Crash::PowerLossDrop,
+        1 => Crash::PowerLossTear {
+            keep_permille: rng.gen_range(0..1000),
+        },
+        _ => Crash::ProcessCrash,
+    }
+}
+
 fn fault(rng: &mut impl Rng, kind: FaultKind, options: &ScheduleOptions) -> Fault {
     let nodes = options.nodes;
     match kind {
@@ -158,6 +180,30 @@ fn fault(rng: &mut impl Rng, kind: FaultKind, options: &ScheduleOptions) -> Faul
             target: target(rng, nodes),
             latency_ms: rng.gen_range(1..200),
         },
+        FaultKind::DiskFailure => Fault::DiskFailure {
+            target: target(rng, nodes),
+            store: store(rng),
+            failure: if rng.gen_bool(0.5) {
+                DiskFailure::Sync {
+                    keep_pending: rng.gen_bool(0.5),
+                }
+            } else {
+                DiskFailure::Write
+            },
+        },
+        FaultKind::DiskCrash => {
+            let nth = rng.gen_range(1..20);
+            Fault::DiskCrash {
+                target: target(rng, nodes),
+                store: store(rng),
+                event: if rng.gen_bool(0.5) {
+                    DiskEvent::Write { nth }
+                } else {
+                    DiskEvent::Sync { nth }
+                },
+                crash: crash(rng),
+            }
+        }
         FaultKind::ClockSkew => {
             let max = options.clock_offset_max_ms as i64;
             Fault::ClockSkew {

@@ -58,6 +58,30 @@ pub enum Crash {
     ProcessCrash,
 }
 
+/// Which of a node's two stores a disk fault hits (Ozone keeps the Raft log and the OM DB apart).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Store {
+    Log,
+    Tables,
+}
+
+/// A disk failure aimed at one node's store: the server must stop itself (fail-stop) rather
+/// than go on without durability; the nemesis restarts it when the action ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DiskFailure {
+    /// The next sync fails; its unsynced pages are dropped, or (Linux may do either) kept.
+    Sync { keep_pending: bool },
+    /// The next write fails.
+    Write,
+}
+
+/// When an armed disk crash fires: at the k-th write or sync of a store after arming.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DiskEvent {
+    Write { nth: u64 },
+    Sync { nth: u64 },
+}
+
 /// One fault. Durations live in [`Action`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Fault {
@@ -78,6 +102,20 @@ pub enum Fault {
     SlowDisk { target: Target, latency_ms: u64 },
     /// The node's wall clock runs `offset_ms` off during the action (a skew, or a jump and back).
     ClockSkew { target: Target, offset_ms: i64 },
+    /// The node's store fails once; the node is restarted at the action's end.
+    DiskFailure {
+        target: Target,
+        store: Store,
+        failure: DiskFailure,
+    },
+    /// The node loses power at a disk event (so crashes land between a write and its sync and
+    /// tear real tails); it restarts at the action's end. Disarmed if it never fired.
+    DiskCrash {
+        target: Target,
+        store: Store,
+        event: DiskEvent,
+        crash: Crash,
+    },
 }
 
 /// A fault from `at_ms` (simulated, since the safety phase began) for `duration_ms`.
@@ -166,6 +204,20 @@ impl fmt::Display for Fault {
             Fault::ClockSkew { target, offset_ms } => {
                 write!(f, "clock of {target} off by {offset_ms} ms")
             }
+            Fault::DiskFailure {
+                target,
+                store,
+                failure,
+            } => write!(f, "{failure:?} failure of {target}'s {store:?} store"),
+            Fault::DiskCrash {
+                target,
+                store,
+                event,
+                crash,
+            } => write!(
+                f,
+                "{crash:?} of {target} at {event:?} of its {store:?} store"
+            ),
         }
     }
 }

@@ -8,6 +8,7 @@ use crate::checker::linearizability::{check, CheckOptions, Verdict};
 use crate::checker::model::om::{OmOp, OmOutcome, OmSpec};
 use crate::cluster::{client_address, SimCluster};
 use crate::config::Case;
+use crate::invariants::fail_stop::FailStopWatch;
 use crate::invariants::raft_safety::RaftMonitor;
 use crate::invariants::{Property, Violation};
 use crate::nemesis;
@@ -20,7 +21,7 @@ use madsim::rand::Rng;
 use om_server::client::{FailoverPolicy, OmClient};
 use om_server::node::NodeConfig;
 use om_server::om::{OmRequest, Quota};
-use om_server::store::sim_disk::CrashMode;
+use om_server::store::sim_disk::{CrashMode, TailLoss};
 use om_server::transport::TransportLimits;
 use std::sync::Arc;
 use std::time::Duration;
@@ -171,6 +172,11 @@ async fn simulate(case: Case, print_trace: bool) -> Simulated {
         let (monitor, cluster) = (monitor.clone(), cluster.clone());
         async move { monitor.watch(cluster).await }
     });
+    let fail_stops = FailStopWatch::default();
+    let fail_stop_watcher = tokio::spawn({
+        let (fail_stops, world) = (fail_stops.clone(), world.clone());
+        async move { fail_stops.watch(world).await }
+    });
     let context = ClientContext {
         world: world.clone(),
         recorder: recorder.clone(),
@@ -227,7 +233,11 @@ async fn simulate(case: Case, print_trace: bool) -> Simulated {
     monitor.sample(&cluster);
     monitor.stop();
     watcher.await.expect("monitor task");
+    fail_stops.sample(&world);
+    fail_stops.stop();
+    fail_stop_watcher.await.expect("fail-stop watch task");
     violations.extend(monitor.violations());
+    violations.extend(fail_stops.violations());
     let applied_index = record_final_stores(&world, &cluster);
     if let Some(failures) = Some(cluster.boot_failures()).filter(|f| !f.is_empty()) {
         violations.push(Violation::new(
@@ -359,16 +369,24 @@ async fn wait_for_clients(clients: Vec<madsim::task::JoinHandle<()>>, bound: Dur
 fn power_loss_of_every_node(world: &World) {
     let cluster = &world.cluster;
     for id in cluster.ids() {
-        let pending = cluster.disk(id).stats().pending_bytes;
-        let mode = if madsim::rand::thread_rng().gen_bool(0.5) {
-            CrashMode::DropPending
-        } else {
-            CrashMode::TearPending {
-                keep_bytes: madsim::rand::thread_rng().gen_range(0..=pending),
+        let stats = cluster.disk(id).stats();
+        let pending = (stats.log.pending_bytes, stats.tables.pending_bytes);
+        let loss = |pending: usize| {
+            let mut rng = madsim::rand::thread_rng();
+            if rng.gen_bool(0.5) {
+                TailLoss::Drop
+            } else {
+                TailLoss::Tear {
+                    keep_bytes: rng.gen_range(0..=pending),
+                }
             }
         };
+        let mode = CrashMode::PowerLoss {
+            log: loss(pending.0),
+            tables: loss(pending.1),
+        };
         world.note(format_args!(
-            "power loss om{id}: {mode:?} of {pending} unsynced bytes"
+            "power loss om{id}: {mode:?} of {pending:?} unsynced bytes"
         ));
         cluster.kill(id, mode);
     }

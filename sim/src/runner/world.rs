@@ -40,6 +40,9 @@ pub struct World {
     disruptions: Mutex<Disruptions>,
     /// How long after a disruption a deposed leader may still believe it leads.
     pub deposed_grace: Duration,
+    /// Nodes with an injected disk failure or armed crash, until the nemesis restarts them: a
+    /// fail-stop there is expected, anywhere else it is a finding.
+    injected: Mutex<std::collections::BTreeSet<NodeId>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -68,6 +71,7 @@ impl World {
             nodes: Mutex::new(nodes),
             disruptions: Mutex::default(),
             deposed_grace,
+            injected: Mutex::default(),
         }
     }
 
@@ -81,6 +85,18 @@ impl World {
 
     pub fn set_node_state(&self, id: NodeId, state: NodeState) {
         lock(&self.nodes).insert(id, state);
+    }
+
+    pub fn inject(&self, id: NodeId) {
+        lock(&self.injected).insert(id);
+    }
+
+    pub fn injection_over(&self, id: NodeId) {
+        lock(&self.injected).remove(&id);
+    }
+
+    pub fn is_injected(&self, id: NodeId) -> bool {
+        lock(&self.injected).contains(&id)
     }
 
     pub fn hold(&self, links: &[Link]) {
