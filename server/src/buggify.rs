@@ -34,6 +34,9 @@ pub fn is_enabled() -> bool {
 }
 
 /// Whether `point` fires now.
+// madsim's thread_rng is the run's seeded rng under `--cfg madsim`; real builds never enable
+// buggify, so they never reach it.
+#[allow(clippy::disallowed_methods)]
 pub fn fires(point: &'static str) -> bool {
     use madsim::rand::Rng;
     if !is_enabled() {
@@ -48,6 +51,7 @@ pub fn fires(point: &'static str) -> bool {
 }
 
 /// Sleeps a random while at `point` when it fires.
+#[allow(clippy::disallowed_methods)] // as in `fires`
 pub async fn delay(point: &'static str) {
     if fires(point) {
         use madsim::rand::Rng;

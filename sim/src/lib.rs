@@ -15,5 +15,6 @@ pub mod recorder;
 pub mod runner;
 #[cfg(madsim)]
 pub mod scenario;
+pub mod shrink;
 pub mod trace;
 pub mod workload;

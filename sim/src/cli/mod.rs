@@ -28,6 +28,9 @@ pub enum Command {
     Run(RunArgs),
     /// Runs a saved case (schedule + workload + seed), e.g. a shrunk failure.
     Replay(ReplayArgs),
+    /// Shrinks a failing seed to a minimal case (fewer, shorter faults; fewer client steps)
+    /// that still breaks the same property, and saves it for `replay`.
+    Shrink(ShrinkArgs),
     /// Runs many seeds in worker processes, with a progress bar and a summary table.
     Sweep(SweepArgs),
     /// Simulated seconds per wall second and seeds per hour of the kitchen sink.
@@ -96,6 +99,22 @@ pub struct ReplayArgs {
 }
 
 #[derive(Args)]
+pub struct ShrinkArgs {
+    #[arg(long)]
+    pub scenario: String,
+    #[arg(long)]
+    pub seed: u64,
+    /// Where the minimal case and its artefacts go.
+    #[arg(long, default_value = "target/sim-shrunk")]
+    pub out: PathBuf,
+    /// Runs tried at most.
+    #[arg(long, default_value_t = 300)]
+    pub runs_max: u32,
+    #[command(flatten)]
+    pub check: CheckArgs,
+}
+
+#[derive(Args)]
 pub struct SweepArgs {
     /// `all` or a preset name.
     #[arg(long, default_value = "all")]
@@ -148,6 +167,7 @@ pub fn main(cli: Cli) -> i32 {
         }
         Command::Run(arguments) => run::run(&arguments),
         Command::Replay(arguments) => run::replay(&arguments),
+        Command::Shrink(arguments) => run::shrink(&arguments),
         Command::Sweep(arguments) => sweep::sweep(&arguments),
         Command::Bench(arguments) => sweep::bench(&arguments),
         Command::Worker(arguments) => sweep::worker(&arguments),

@@ -1,7 +1,7 @@
 //! `run` and `replay`: one case, its verdict, and on request a determinism check in a second
 //! process.
 
-use super::{artifacts, ReplayArgs, RunArgs};
+use super::{artifacts, ReplayArgs, RunArgs, ShrinkArgs};
 use crate::config::Case;
 use crate::runner::report::replay_line;
 use crate::runner::{run_case, RunOptions, RunReport};
@@ -165,4 +165,76 @@ fn check_determinism(arguments: &RunArgs, report: &RunReport) -> i32 {
         second.get(position).unwrap_or(&"<end>")
     );
     1
+}
+
+/// Shrinks a failing seed while it keeps breaking one of the properties it broke at first.
+pub fn shrink(arguments: &ShrinkArgs) -> i32 {
+    let Some(preset) = crate::preset::find(&arguments.scenario) else {
+        eprintln!(
+            "unknown scenario {}; `om-sim list` shows the presets",
+            arguments.scenario
+        );
+        return 2;
+    };
+    let options = options(arguments.check.check_budget_secs, false);
+    let case = Case::generate(preset, arguments.seed);
+    let first = run_case(&case, &options);
+    if first.passed() {
+        eprintln!(
+            "{} seed {} passes: nothing to shrink",
+            case.preset, case.seed
+        );
+        return 0;
+    }
+    let broken: Vec<_> = first
+        .violations
+        .iter()
+        .map(|violation| violation.property)
+        .collect();
+    eprintln!(
+        "{} seed {} fails ({}) with {} fault actions and {} client steps; shrinking",
+        case.preset,
+        case.seed,
+        first.failed_properties(),
+        case.schedule.len(),
+        case.workload.len()
+    );
+    let runs = std::cell::Cell::new(0);
+    let fails = |candidate: &Case| {
+        runs.set(runs.get() + 1);
+        let report = run_case(candidate, &options);
+        report
+            .violations
+            .iter()
+            .any(|violation| broken.contains(&violation.property))
+    };
+    let minimal = crate::shrink::shrink(case, arguments.runs_max, fails, |smaller| {
+        eprintln!(
+            "  still fails with {} fault actions, {} client steps",
+            smaller.schedule.len(),
+            smaller.workload.len()
+        );
+    });
+    let report = run_case(&minimal, &options);
+    eprintln!(
+        "minimal case after {} runs: {} fault actions, {} client steps:\n{}",
+        runs.get(),
+        minimal.schedule.len(),
+        minimal.workload.len(),
+        minimal.schedule
+    );
+    print_verdict(&minimal, &report);
+    match artifacts::write(&arguments.out, &minimal, &report) {
+        Ok(directory) => {
+            eprintln!(
+                "replay: ci/sim replay --case {}",
+                directory.join("case.json").display()
+            );
+            1
+        }
+        Err(error) => {
+            eprintln!("cannot write under {}: {error}", arguments.out.display());
+            2
+        }
+    }
 }

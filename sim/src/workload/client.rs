@@ -20,6 +20,10 @@ use om_server::transport::TransportLimits;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// How often a client resends a write whose answer was lost before it gives up (the write then
+/// stays unknown in the history).
+const RETRIES_MAX: u32 = 5;
+
 /// Everything a client needs from the run.
 #[derive(Clone)]
 pub struct ClientContext {
@@ -145,8 +149,9 @@ impl ClientContext {
         }
     }
 
-    /// Sends a write; an answer lost after every attempt is sent once more with the same call
-    /// id when `retry` says so, and the two attempts are one operation in the history.
+    /// Sends a write; an answer lost after every attempt is sent again with the same call id
+    /// (at most `RETRIES_MAX` times) when `retry` says so: the retry cache must answer it
+    /// without applying it twice. All attempts are one operation in the history.
     async fn write(
         &self,
         instance: &mut Instance,
@@ -157,7 +162,9 @@ impl ClientContext {
         let caller = instance.client.next_caller();
         let mut outcome = instance.client.call_as(caller, request.clone()).await;
         self.trace_call(instance, &request, &outcome);
-        if outcome.is_err() && retry {
+        let mut retries = 0;
+        while outcome.is_err() && retry && retries < RETRIES_MAX {
+            retries += 1;
             outcome = instance.client.call_as(caller, request.clone()).await;
             self.trace_call(instance, &request, &outcome);
         }

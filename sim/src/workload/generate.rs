@@ -117,7 +117,7 @@ impl WorkloadOptions {
     }
 }
 
-fn pick<'a>(rng: &mut impl Rng, names: &[&'a str]) -> String {
+fn pick(rng: &mut impl Rng, names: &[&str]) -> String {
     names.choose(rng).expect("non-empty names").to_string()
 }
 
@@ -270,7 +270,7 @@ pub fn workload(rng: &mut impl Rng, options: &WorkloadOptions) -> Workload {
                 .collect();
             ClientPlan {
                 reads,
-                retry_unknown: rng.gen_bool(0.5),
+                retry_unknown: rng.gen_bool(0.8),
                 steps,
             }
         })

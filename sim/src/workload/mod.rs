@@ -46,7 +46,7 @@ pub struct TimedStep {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClientPlan {
     pub reads: ReadRoute,
-    /// A write whose answer was lost is sent again once with the same call id.
+    /// A write whose answer was lost is sent again with the same call id (a few times).
     pub retry_unknown: bool,
     pub steps: Vec<TimedStep>,
 }

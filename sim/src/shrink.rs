@@ -1,0 +1,200 @@
+//! Shrinking: a proptest `Strategy` over cases (fault schedule + workload under a seed) whose
+//! value tree starts at the generated case and simplifies it towards fewer fault actions,
+//! shorter faults and fewer client steps. proptest keeps a simplification only while the run
+//! still fails, so the last failing case it saw is the minimal one.
+//!
+//! `cargo test` drives it through `proptest!` (random seeds, `PROPTEST_CASES`, the regression
+//! file); `om-sim shrink` drives it from one known failing seed.
+
+use crate::config::Case;
+use crate::preset::Preset;
+use proptest::strategy::{NewTree, Strategy, ValueTree};
+use proptest::test_runner::TestRunner;
+
+/// A fault is not shortened below this.
+const DURATION_MS_MIN: u64 = 50;
+
+/// One way to make a case simpler.
+#[derive(Clone, Copy, Debug)]
+enum Simplification {
+    /// Drop actions `[start, end)`.
+    DropActions {
+        start: usize,
+        end: usize,
+    },
+    HalveDuration {
+        action: usize,
+    },
+    /// Keep only the first `length` steps of a client.
+    TruncateClient {
+        client: usize,
+        length: usize,
+    },
+}
+
+fn simplifications(case: &Case) -> Vec<Simplification> {
+    let count = case.schedule.actions.len();
+    let mut list = Vec::new();
+    if count > 1 {
+        list.push(Simplification::DropActions {
+            start: 0,
+            end: count / 2,
+        });
+        list.push(Simplification::DropActions {
+            start: count / 2,
+            end: count,
+        });
+    }
+    for action in (0..count).rev() {
+        list.push(Simplification::DropActions {
+            start: action,
+            end: action + 1,
+        });
+    }
+    for (client, plan) in case.workload.clients.iter().enumerate() {
+        let length = plan.steps.len();
+        for kept in [0, length / 2, length * 3 / 4] {
+            if kept < length {
+                list.push(Simplification::TruncateClient {
+                    client,
+                    length: kept,
+                });
+            }
+        }
+    }
+    for (action, timed) in case.schedule.actions.iter().enumerate() {
+        if timed.duration_ms / 2 >= DURATION_MS_MIN {
+            list.push(Simplification::HalveDuration { action });
+        }
+    }
+    list
+}
+
+fn simplified(case: &Case, simplification: Simplification) -> Case {
+    let mut case = case.clone();
+    match simplification {
+        Simplification::DropActions { start, end } => {
+            case.schedule.actions.drain(start..end);
+        }
+        Simplification::HalveDuration { action } => {
+            case.schedule.actions[action].duration_ms /= 2;
+        }
+        Simplification::TruncateClient { client, length } => {
+            case.workload.clients[client].steps.truncate(length);
+        }
+    }
+    case
+}
+
+/// The value tree: `accepted` is the simplest case known to fail; `current` is on trial.
+pub struct CaseTree {
+    accepted: Case,
+    current: Case,
+    candidates: Vec<Simplification>,
+    next: usize,
+}
+
+impl CaseTree {
+    pub fn new(case: Case) -> CaseTree {
+        CaseTree {
+            candidates: Vec::new(),
+            next: 0,
+            accepted: case.clone(),
+            current: case,
+        }
+    }
+
+    fn try_next(&mut self) -> bool {
+        match self.candidates.get(self.next) {
+            Some(&simplification) => {
+                self.next += 1;
+                self.current = simplified(&self.accepted, simplification);
+                true
+            }
+            None => {
+                self.current = self.accepted.clone();
+                false
+            }
+        }
+    }
+}
+
+impl ValueTree for CaseTree {
+    type Value = Case;
+
+    fn current(&self) -> Case {
+        self.current.clone()
+    }
+
+    /// The current case failed: it becomes the one to simplify further.
+    fn simplify(&mut self) -> bool {
+        self.accepted = self.current.clone();
+        self.candidates = simplifications(&self.accepted);
+        self.next = 0;
+        self.try_next()
+    }
+
+    /// The current trial passed: try the next simplification of the accepted case.
+    fn complicate(&mut self) -> bool {
+        self.try_next()
+    }
+}
+
+/// Cases of one preset for the seeds a seed strategy draws.
+#[derive(Debug)]
+pub struct CaseStrategy<S> {
+    pub preset: &'static Preset,
+    pub seeds: S,
+}
+
+impl<S: Strategy<Value = u64>> Strategy for CaseStrategy<S> {
+    type Tree = CaseTree;
+    type Value = Case;
+
+    fn new_tree(&self, runner: &mut TestRunner) -> NewTree<Self> {
+        let seed = self.seeds.new_tree(runner)?.current();
+        Ok(CaseTree::new(Case::generate(self.preset, seed)))
+    }
+}
+
+impl std::fmt::Debug for CaseTree {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "CaseTree(seed {}, {} actions)",
+            self.current.seed,
+            self.current.schedule.len()
+        )
+    }
+}
+
+/// Shrinks `case` while `fails` holds; every failing candidate is passed to `on_failure` as it
+/// is found (the last one is the minimal case), which is also returned.
+pub fn shrink(
+    case: Case,
+    iterations_max: u32,
+    fails: impl Fn(&Case) -> bool,
+    mut on_failure: impl FnMut(&Case),
+) -> Case {
+    let mut tree = CaseTree::new(case);
+    let mut minimal = tree.current();
+    let mut iterations = 0;
+    if !tree.simplify() {
+        return minimal;
+    }
+    while iterations < iterations_max {
+        iterations += 1;
+        let candidate = tree.current();
+        let step = if fails(&candidate) {
+            on_failure(&candidate);
+            minimal = candidate;
+            tree.simplify()
+        } else {
+            tree.complicate()
+        };
+        if !step {
+            break;
+        }
+    }
+    minimal
+}
