@@ -21,7 +21,8 @@ use madsim::rand::Rng;
 use om_server::client::{FailoverPolicy, OmClient};
 use om_server::node::NodeConfig;
 use om_server::om::{OmRequest, Quota};
-use om_server::store::sim_disk::{CrashMode, TailLoss};
+use om_server::store::sim_disk::{CrashMode, DiskFault, TailLoss};
+use om_server::store::Scope;
 use om_server::transport::TransportLimits;
 use std::sync::Arc;
 use std::time::Duration;
@@ -209,8 +210,9 @@ async fn simulate(case: Case, print_trace: bool) -> Simulated {
         ));
     }
 
-    // Every node loses power at once, then all restart.
-    power_loss_of_every_node(&world);
+    // Every node loses power at once while a writer's calls are in flight on slow disks (so
+    // written-but-unsynced bytes exist), then all restart.
+    let burst = burst_then_power_loss(&world, live_host, &recorder).await;
     let read_back_from = recorder.history().len();
     let reader = &hosts[hosts.len() - 1];
     match recover(&world, &cluster).await {
@@ -224,7 +226,7 @@ async fn simulate(case: Case, print_trace: bool) -> Simulated {
                 ..context.clone()
             };
             reader
-                .spawn(async move { read_everything(&context).await })
+                .spawn(async move { read_everything(&context, burst).await })
                 .await
                 .expect("reader task");
         }
@@ -420,10 +422,94 @@ async fn recover(world: &World, cluster: &SimCluster) -> Result<u64, Violation> 
         .map_err(|reason| Violation::new(Property::ReplicasIdentical, reason))
 }
 
+/// Sync latency on every disk during the burst: the window between a write and its sync.
+const BURST_SYNC_LATENCY_MS_MAX: u64 = 30;
+
+/// A writer creates `burst-N` volumes back to back; after a seeded while every node loses power
+/// at once (unsynced bytes dropped or torn). Returns how many volumes the writer asked for.
+async fn burst_then_power_loss(
+    world: &Arc<World>,
+    host: &madsim::runtime::NodeHandle,
+    recorder: &Recorder,
+) -> u64 {
+    let (latency, run_for) = {
+        let mut rng = madsim::rand::thread_rng();
+        (
+            Duration::from_millis(rng.gen_range(1..=BURST_SYNC_LATENCY_MS_MAX)),
+            Duration::from_millis(rng.gen_range(50..1_500)),
+        )
+    };
+    for id in world.cluster.ids() {
+        for scope in Scope::ALL {
+            world
+                .cluster
+                .disk(id)
+                .inject(DiskFault::SyncLatency { scope, latency });
+        }
+    }
+    world.note(format_args!(
+        "burst: syncs take {latency:?}, power loss in {run_for:?}"
+    ));
+    let invoked = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let power_lost = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = host.spawn({
+        let (world, recorder, invoked) = (world.clone(), recorder.clone(), invoked.clone());
+        let power_lost = power_lost.clone();
+        async move {
+            let nodes: Vec<_> = (world.cluster.ids().into_iter())
+                .map(|node| (node, client_address(node)))
+                .collect();
+            let policy = FailoverPolicy {
+                attempts_max: 3,
+                wait_between_retries: Duration::from_millis(20),
+                call_timeout: Duration::from_millis(500),
+            };
+            let mut client = OmClient::new(&nodes, policy, &TransportLimits::default());
+            loop {
+                let number = invoked.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let request = OmRequest::CreateVolume {
+                    volume: format!("burst-{number}"),
+                    owner: "burst".to_string(),
+                    quota: Quota::default(),
+                };
+                let started = elapsed();
+                let outcome = client.call(request.clone()).await;
+                world.trace.record(
+                    elapsed(),
+                    "burst",
+                    format_args!("{request:?} -> {outcome:?}"),
+                );
+                recorder.record(
+                    client.id(),
+                    started.as_nanos() as u64,
+                    elapsed().as_nanos() as u64,
+                    &request,
+                    &outcome,
+                );
+                // After the power loss the call in flight ends (answered or unknown), no more.
+                if outcome.is_err() || power_lost.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+            }
+        }
+    });
+    tokio::time::sleep(run_for).await;
+    power_lost.store(true, std::sync::atomic::Ordering::Relaxed);
+    power_loss_of_every_node(world);
+    for id in world.cluster.ids() {
+        world.cluster.disk(id).clear_faults();
+    }
+    writer.await.expect("burst writer");
+    invoked.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Reads every name once (they go into the history: a lost acknowledged write contradicts it).
-async fn read_everything(context: &ClientContext) {
+async fn read_everything(context: &ClientContext, burst: u64) {
     let mut client = patient_client(&context.world.cluster);
-    for request in read_back() {
+    let burst_reads = (0..burst).map(|number| OmRequest::VolumeInfo {
+        volume: format!("burst-{number}"),
+    });
+    for request in read_back().into_iter().chain(burst_reads) {
         let invoked = elapsed();
         let outcome = client.call(request.clone()).await;
         context.world.trace.record(
