@@ -84,6 +84,8 @@ struct Frame<S> {
     state_before: S,
     /// Fingerprint of the configuration the lift led to (recorded in the memo if it fails).
     reached: Fingerprint,
+    /// Tells configurations at the same depth apart (see [`Relevant`]).
+    serial: u64,
     /// Placing the operation first loses nothing: it is read-only and legal (if any
     /// linearization extends the configuration it was lifted from, one places it first: it was
     /// a candidate, so every operation that completed before it was invoked is placed already,
@@ -165,6 +167,24 @@ pub struct PartSearch<'s, 'h, M: Model> {
     steps: u64,
     /// Scratch space for [`PartSearch::commutes_with_rivals`].
     rivals: Vec<usize>,
+    /// Frames pushed so far (gives each frame its serial).
+    pushes: u64,
+    /// Per depth of the stack: the pooled operations worth trying in the configuration there,
+    /// when it is stuck at a return.
+    relevant: Vec<Option<Relevant>>,
+}
+
+/// The indeterminate operations worth trying when the walk is stuck at the return of operation
+/// `X` (every linearization extending the configuration places `X` next, or first operations
+/// that `X` depends on): the unplaced candidates (calls before the return, pooled operations
+/// invoked before it) connected to `X` by chains of conflicting footprints. Any others, placed
+/// before `X` in some linearization, commute with every candidate of the chain after them (and
+/// were invoked before `X`'s return, which precedes their own), so they can be moved after `X`.
+struct Relevant {
+    serial: u64,
+    bound: u32,
+    /// The pooled calls to try, in order.
+    order: Vec<u32>,
 }
 
 /// Searches one part for a linearization, to the end or until the budget says stop.
@@ -225,6 +245,8 @@ where
             cursor,
             steps: 0,
             rivals: Vec::new(),
+            pushes: 0,
+            relevant: Vec::new(),
         }
     }
 
@@ -333,10 +355,12 @@ where
             return if forced { Next::Backtrack } else { skip };
         }
         let state_before = std::mem::replace(&mut self.state, next_state);
+        self.pushes += 1;
         self.stack.push(Frame {
             call: node,
             state_before,
             reached,
+            serial: self.pushes,
             forced,
             resume,
         });
@@ -352,22 +376,121 @@ where
 
     /// Tries the next unplaced indeterminate operation invoked before `bound`, if any.
     fn on_pool(&mut self, position: usize, bound: u32) -> Next {
-        let pool = &self.list.pool;
-        let candidate = (position..pool.len())
-            .take_while(|&candidate| pool[candidate] < bound)
-            .find(|&candidate| {
-                !self.is_placed(self.list.operation[pool[candidate] as usize] as usize)
-            });
-        match candidate {
-            Some(candidate) => {
+        let depth = self.stack.len();
+        self.update_relevant(bound);
+        let order = &self.relevant[depth].as_ref().expect("just updated").order;
+        match order.get(position) {
+            Some(&call) => {
                 let resume = Resume::At(Cursor::Pool {
-                    position: candidate + 1,
+                    position: position + 1,
                     bound,
                 });
-                self.on_call(self.list.pool[candidate], resume)
+                self.on_call(call, resume)
             }
             None => Next::Backtrack,
         }
+    }
+
+    /// Makes the [`Relevant`] of the current depth describe the current configuration, stuck
+    /// at `bound`: which pooled operations to try, in which order (first those after which the
+    /// blocked operation is legal at once: only an ordering, to find linearizations sooner).
+    fn update_relevant(&mut self, bound: u32) {
+        let serial = self.stack.last().map_or(0, |frame| frame.serial);
+        let depth = self.stack.len();
+        if self.relevant.len() <= depth {
+            self.relevant.resize_with(depth + 1, || None);
+        }
+        if let Some(relevant) = &self.relevant[depth] {
+            if (relevant.serial, relevant.bound) == (serial, bound) {
+                return;
+            }
+        }
+        let mut candidates: Vec<usize> = Vec::new();
+        let mut cursor = self.list.next[HEAD as usize];
+        while cursor != bound {
+            if self.list.is_call[cursor as usize] {
+                candidates.push(self.list.operation[cursor as usize] as usize);
+            }
+            cursor = self.list.next[cursor as usize];
+        }
+        let pooled: Vec<u32> = self
+            .list
+            .pool
+            .iter()
+            .take_while(|&&call| call < bound)
+            .copied()
+            .filter(|&call| !self.is_placed(self.list.operation[call as usize] as usize))
+            .collect();
+        candidates.extend(
+            pooled
+                .iter()
+                .map(|&call| self.list.operation[call as usize] as usize),
+        );
+        let blocked = self.list.operation[bound as usize] as usize;
+        let excluded = self.staying_inert(&candidates);
+        let mut connected = vec![false; self.operations.len()];
+        connected[blocked] = true;
+        let mut reached = vec![blocked];
+        while let Some(next) = reached.pop() {
+            for &candidate in &candidates {
+                if !connected[candidate]
+                    && !excluded[candidate]
+                    && self.footprints[next].conflicts(&self.footprints[candidate])
+                {
+                    connected[candidate] = true;
+                    reached.push(candidate);
+                }
+            }
+        }
+        let (mut order, later): (Vec<u32>, Vec<u32>) = pooled
+            .into_iter()
+            .filter(|&call| connected[self.list.operation[call as usize] as usize])
+            .partition(|&call| self.enables(self.list.operation[call as usize] as usize, blocked));
+        order.extend(later);
+        self.relevant[depth] = Some(Relevant {
+            serial,
+            bound,
+            order,
+        });
+    }
+
+    /// True when the blocked operation is legal right after indeterminate operation `lost`.
+    fn enables(&self, lost: usize, blocked: usize) -> bool {
+        let operation = &self.operations[lost];
+        let blocked = &self.operations[blocked];
+        self.model
+            .step(&self.state, operation.input, None)
+            .and_then(|state| self.model.step(&state, blocked.input, blocked.output))
+            .is_some()
+    }
+
+    /// Marks the indeterminate candidates that change nothing before the blocked operation is
+    /// placed: lost reads and operations inert now ([`Model::is_inert`]) that no other candidate
+    /// outside the set writes into the reads of (the first of them placed sees what it reads as
+    /// it is now, and so on). Leaving them out of a linearization's prefix changes nothing.
+    fn staying_inert(&self, candidates: &[usize]) -> Vec<bool> {
+        let mut inert = vec![false; self.operations.len()];
+        for &candidate in candidates {
+            inert[candidate] = self.stays_inert_candidate(candidate);
+        }
+        let mut changed = true;
+        while changed {
+            changed = false;
+            for &member in candidates {
+                if !inert[member] {
+                    continue;
+                }
+                let disturbed = candidates.iter().any(|&other| {
+                    !inert[other]
+                        && self.footprints[other].writes_into_reads(&self.footprints[member])
+                });
+                if disturbed {
+                    inert[member] = false;
+                    changed = true;
+                }
+            }
+        }
+        inert
     }
 
     /// Reached a return whose operation is not placed: remember how far the search got.
