@@ -470,22 +470,34 @@ where
     /// it is now, and so on). Leaving them out of a linearization's prefix changes nothing.
     fn staying_inert(&self, candidates: &[usize]) -> Vec<bool> {
         let mut inert = vec![false; self.operations.len()];
+        let mut reads: Vec<(usize, Footprint)> = Vec::new();
         for &candidate in candidates {
-            inert[candidate] = self.stays_inert_candidate(candidate);
+            let operation = &self.operations[candidate];
+            if operation.complete_ns.is_some() {
+                continue;
+            }
+            let footprint = if self.model.is_read_only(operation.input, None) {
+                Some(Footprint::nothing()) // A lost read changes nothing, whatever it reads.
+            } else {
+                self.model.inert_footprint(&self.state, operation.input)
+            };
+            if let Some(footprint) = footprint {
+                inert[candidate] = true;
+                reads.push((candidate, footprint));
+            }
         }
         let mut changed = true;
         while changed {
             changed = false;
-            for &member in candidates {
-                if !inert[member] {
+            for (member, footprint) in &reads {
+                if !inert[*member] {
                     continue;
                 }
                 let disturbed = candidates.iter().any(|&other| {
-                    !inert[other]
-                        && self.footprints[other].writes_into_reads(&self.footprints[member])
+                    !inert[other] && self.footprints[other].writes_into_reads(footprint)
                 });
                 if disturbed {
-                    inert[member] = false;
+                    inert[*member] = false;
                     changed = true;
                 }
             }
