@@ -5,6 +5,7 @@
 //! ```text
 //! om-sim bench-checker [--etcd DIR] [--operations N] [--keys K] [--volumes V]
 //!     [--contended-operations N] [--contended-timeout-secs N] [--budgets-secs 1,5] [--seed S]
+//!     [--recorded DIR]
 //! om-sim bench-checker --write-histories DIR   (the hard histories, as JSON lines)
 //! ```
 
@@ -14,6 +15,7 @@ use std::time::Duration;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
+use crate::checker::bench_recorded::{bench_recorded, RECORDED_DIR};
 use crate::checker::budget::wall_clock_now;
 use crate::checker::cli::{EXIT_LINEARIZABLE, EXIT_NOT_LINEARIZABLE, EXIT_UNREADABLE};
 use crate::checker::history::{History, Operation};
@@ -36,7 +38,7 @@ pub const ETCD_DIR: &str = concat!(
 pub const BENCH_USAGE: &str =
     "usage: om-sim bench-checker [--etcd DIR] [--operations N] [--keys K] \
 [--volumes V] [--contended-operations N] [--contended-timeout-secs N] [--budgets-secs 1,5] \
-[--seed S] | --write-histories DIR";
+[--seed S] [--recorded DIR] | --write-histories DIR";
 /// Slowest histories listed.
 const SLOWEST_SHOWN: usize = 5;
 
@@ -50,6 +52,7 @@ struct BenchArguments {
     contended_timeout_secs: u64,
     budgets_secs: Vec<u64>,
     write_histories: Option<PathBuf>,
+    recorded: PathBuf,
     seed: u64,
 }
 
@@ -71,7 +74,9 @@ pub fn run_bench(arguments: &[String]) -> i32 {
             }
         };
     }
-    let mut wrong = match bench_etcd(&arguments.etcd) {
+    let recorded = bench_recorded(&arguments.recorded, Duration::from_secs(10));
+    let etcd = bench_etcd(&arguments.etcd);
+    let mut wrong = match recorded.and_then(|recorded| Ok(recorded + etcd?)) {
         Ok(wrong) => wrong,
         Err(message) => {
             eprintln!("error: {message}");
@@ -99,6 +104,7 @@ fn parse_bench_arguments(arguments: &[String]) -> Result<BenchArguments, String>
         contended_timeout_secs: 10,
         budgets_secs: vec![1, 5],
         write_histories: None,
+        recorded: PathBuf::from(RECORDED_DIR),
         seed: 1,
     };
     let mut iterator = arguments.iter();
@@ -111,6 +117,7 @@ fn parse_bench_arguments(arguments: &[String]) -> Result<BenchArguments, String>
         };
         match argument.as_str() {
             "--etcd" => parsed.etcd = PathBuf::from(value),
+            "--recorded" => parsed.recorded = PathBuf::from(value),
             "--operations" => parsed.operations = number()? as usize,
             "--keys" => parsed.keys = number()?.max(1),
             "--volumes" => parsed.volumes = number()?.max(1) as usize,

@@ -9,6 +9,7 @@ use crate::checker::budget::{deadline_after, wall_clock_now};
 use crate::checker::history::{History, OperationId};
 use crate::checker::memo::{MemoBudget, MEMO_BYTES_DEFAULT};
 use crate::checker::model::Model;
+use crate::checker::pruning::unobservable_lost;
 use crate::checker::schedule::{search_parts, Schedule};
 use crate::checker::search::{PartOperation, Refutation, SearchOutcome};
 
@@ -96,6 +97,9 @@ pub struct CheckReport {
     pub steps: u64,
     /// The most memo memory held at once, in bytes.
     pub memo_peak_bytes: usize,
+    /// Indeterminate operations left out before the search because no other operation could
+    /// notice whether they took effect ([`crate::checker::pruning`]).
+    pub pruned_lost: usize,
 }
 
 impl CheckReport {
@@ -175,6 +179,18 @@ where
                 .collect()
         })
         .collect();
+    let mut pruned_lost = 0;
+    let parts: Vec<Vec<PartOperation<'_, M>>> = parts
+        .into_iter()
+        .map(|part| {
+            let droppable = unobservable_lost(model, &part);
+            pruned_lost += droppable.iter().filter(|&&dropped| dropped).count();
+            part.into_iter()
+                .zip(droppable)
+                .filter_map(|(operation, dropped)| (!dropped).then_some(operation))
+                .collect()
+        })
+        .collect();
     let total: usize = parts.iter().map(Vec::len).sum();
     let workers = if total < PARALLEL_OPERATIONS_MIN {
         1
@@ -203,6 +219,7 @@ where
         elapsed: started.elapsed(),
         steps: searched.steps,
         memo_peak_bytes: memo_budget.peak_bytes(),
+        pruned_lost,
     }
 }
 

@@ -47,6 +47,7 @@
 //!     `{"Err":"VOLUME_ALREADY_EXISTS"}` or `{"Ok":{"KeyOpened":{"open_id":7,"block_ids":[]}}}`.
 
 pub mod bench;
+pub mod bench_recorded;
 pub mod budget;
 pub mod cli;
 pub mod entry_list;
@@ -59,6 +60,7 @@ pub mod json_lines;
 pub mod linearizability;
 pub mod memo;
 pub mod model;
+pub mod pruning;
 pub mod schedule;
 pub mod search;
 pub mod timeline;

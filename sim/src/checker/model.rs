@@ -72,6 +72,14 @@ pub trait Model: Sync {
         false
     }
 
+    /// When the operation is inert in `state` (see [`Model::is_inert`]): a footprint whose reads
+    /// keep it so (it changes nothing in any state that agrees with `state` on them). The
+    /// default is the lost operation's footprint.
+    fn inert_footprint(&self, state: &Self::State, input: &Self::Input) -> Option<Footprint> {
+        self.is_inert(state, input)
+            .then(|| self.footprint(input, None))
+    }
+
     /// Splits a history into independent sub-histories (lists of indexes into `operations`, each
     /// in ascending order). The default keeps one part.
     fn partition(&self, operations: &[Operation<Self::Input, Self::Output>]) -> Vec<Vec<usize>> {

@@ -15,6 +15,9 @@
 //! the search place every lost write as soon as possible and backtrack far when it had in fact
 //! not happened.
 //!
+//! When the walk is stuck at a return, only the lost operations connected to the blocked one by
+//! conflicting footprints are tried, those after which it is legal first (`search/relevance.rs`).
+//!
 //! Two shortcuts place an operation without trying the other candidates first (its frame is
 //! *forced*: when it fails, the configuration it was lifted from fails too): a read-only
 //! operation that is legal now, and an operation that commutes with every unplaced operation
@@ -33,6 +36,9 @@ use crate::checker::footprint::Footprint;
 use crate::checker::history::OperationId;
 use crate::checker::memo::{Memo, MemoBudget, MEMO_BYTES_DEFAULT};
 use crate::checker::model::Model;
+
+mod relevance;
+use relevance::Relevant;
 
 /// One operation of the part being checked, borrowed from the history.
 #[derive(Debug)]
@@ -84,6 +90,8 @@ struct Frame<S> {
     state_before: S,
     /// Fingerprint of the configuration the lift led to (recorded in the memo if it fails).
     reached: Fingerprint,
+    /// Tells configurations at the same depth apart (see [`Relevant`]).
+    serial: u64,
     /// Placing the operation first loses nothing: it is read-only and legal (if any
     /// linearization extends the configuration it was lifted from, one places it first: it was
     /// a candidate, so every operation that completed before it was invoked is placed already,
@@ -165,6 +173,11 @@ pub struct PartSearch<'s, 'h, M: Model> {
     steps: u64,
     /// Scratch space for [`PartSearch::commutes_with_rivals`].
     rivals: Vec<usize>,
+    /// Frames pushed so far (gives each frame its serial).
+    pushes: u64,
+    /// Per depth of the stack: the pooled operations worth trying in the configuration there,
+    /// when it is stuck at a return.
+    relevant: Vec<Option<Relevant>>,
 }
 
 /// Searches one part for a linearization, to the end or until the budget says stop.
@@ -225,6 +238,8 @@ where
             cursor,
             steps: 0,
             rivals: Vec::new(),
+            pushes: 0,
+            relevant: Vec::new(),
         }
     }
 
@@ -333,10 +348,12 @@ where
             return if forced { Next::Backtrack } else { skip };
         }
         let state_before = std::mem::replace(&mut self.state, next_state);
+        self.pushes += 1;
         self.stack.push(Frame {
             call: node,
             state_before,
             reached,
+            serial: self.pushes,
             forced,
             resume,
         });
@@ -352,19 +369,16 @@ where
 
     /// Tries the next unplaced indeterminate operation invoked before `bound`, if any.
     fn on_pool(&mut self, position: usize, bound: u32) -> Next {
-        let pool = &self.list.pool;
-        let candidate = (position..pool.len())
-            .take_while(|&candidate| pool[candidate] < bound)
-            .find(|&candidate| {
-                !self.is_placed(self.list.operation[pool[candidate] as usize] as usize)
-            });
-        match candidate {
-            Some(candidate) => {
+        let depth = self.stack.len();
+        self.update_relevant(bound);
+        let order = &self.relevant[depth].as_ref().expect("just updated").order;
+        match order.get(position) {
+            Some(&call) => {
                 let resume = Resume::At(Cursor::Pool {
-                    position: candidate + 1,
+                    position: position + 1,
                     bound,
                 });
-                self.on_call(self.list.pool[candidate], resume)
+                self.on_call(call, resume)
             }
             None => Next::Backtrack,
         }

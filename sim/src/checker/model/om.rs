@@ -285,6 +285,12 @@ impl Model for OmSpec {
         state.clone().apply(0, 0, input).is_err()
     }
 
+    /// Failing with the same error needs only what that answer reads.
+    fn inert_footprint(&self, state: &OmModel, input: &OmOp) -> Option<Footprint> {
+        let failure = state.clone().apply(0, 0, input).err()?;
+        Some(self.footprint(input, Some(&Err(failure))))
+    }
+
     /// By volume, unless some `ListVolumes` spans them all.
     fn partition(&self, operations: &[Operation<OmOp, OmOutcome>]) -> Vec<Vec<usize>> {
         let mut parts: BTreeMap<&str, Vec<usize>> = BTreeMap::new();

@@ -9,7 +9,7 @@
 //! no part of any cell. A failed request writes nothing; a lost one may have written what a
 //! success writes.
 
-use super::{OmOp, OmOutcome, OmResponse, UNKNOWN_OPEN_ID_BASE};
+use super::{OmErrorCode, OmOp, OmOutcome, OmResponse, UNKNOWN_OPEN_ID_BASE};
 use crate::checker::footprint::Footprint;
 
 /// How a request touches a cell.
@@ -101,6 +101,11 @@ pub(super) fn footprint(op: &OmOp, output: Option<&OmOutcome>) -> Footprint {
         return Footprint::everything(); // ListVolumes reads every volume.
     };
     let cells = Cells { volume };
+    if let Some(Err(code)) = output {
+        if let Some(failure) = existence_failure(&cells, op, *code) {
+            return failure;
+        }
+    }
     let writes = !matches!(output, Some(Err(_)));
     let reads = cells.volume(Footprint::nothing(), "exists", Read);
     match op {
@@ -130,6 +135,21 @@ pub(super) fn footprint(op: &OmOp, output: Option<&OmOutcome>) -> Footprint {
         }
         OmOp::ListVolumes { .. } => unreachable!("handled above"),
         _ => bucket_footprint(&cells, reads, op, output, writes),
+    }
+}
+
+/// A request failing for want (or presence) of its volume or bucket reads only their existence:
+/// every request checks the volume, then the bucket, before anything else it reads (name
+/// checks read nothing).
+fn existence_failure(cells: &Cells<'_>, op: &OmOp, code: OmErrorCode) -> Option<Footprint> {
+    let volume = cells.volume(Footprint::nothing(), "exists", Access::Read);
+    match code {
+        OmErrorCode::VolumeNotFound | OmErrorCode::VolumeAlreadyExists => Some(volume),
+        OmErrorCode::BucketNotFound | OmErrorCode::BucketAlreadyExists => {
+            let bucket = bucket_of(op)?;
+            Some(cells.bucket(volume, "exists", Some(bucket), Access::Read))
+        }
+        _ => None,
     }
 }
 
