@@ -423,7 +423,7 @@ async fn recover(world: &World, cluster: &SimCluster) -> Result<u64, Violation> 
 }
 
 /// Sync latency on every disk during the burst: the window between a write and its sync.
-const BURST_SYNC_LATENCY_MS_MAX: u64 = 30;
+const BURST_SYNC_LATENCY_MS_MAX: u64 = 150;
 
 /// A writer creates `burst-N` volumes back to back; after a seeded while every node loses power
 /// at once (unsynced bytes dropped or torn). Returns how many volumes the writer asked for.
@@ -435,7 +435,7 @@ async fn burst_then_power_loss(
     let (latency, run_for) = {
         let mut rng = madsim::rand::thread_rng();
         (
-            Duration::from_millis(rng.gen_range(1..=BURST_SYNC_LATENCY_MS_MAX)),
+            Duration::from_millis(rng.gen_range(10..=BURST_SYNC_LATENCY_MS_MAX)),
             Duration::from_millis(rng.gen_range(50..1_500)),
         )
     };
