@@ -11,7 +11,6 @@ use om_server::raft::NodeAddress;
 use om_server::store::sim_disk::{CrashMode, DiskFault, SimDisk, SimDiskStore};
 use om_server::store::Scope;
 use om_server::transport::TransportLimits;
-use om_server::types::ClientId;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,14 +32,14 @@ async fn start(disk: &SimDisk, address: &NodeAddress) -> Node {
     OmNode::start(config, log_store, table_store).await.unwrap()
 }
 
-fn client(id: u64, address: &NodeAddress, attempts_max: u32) -> OmClient {
+fn client(address: &NodeAddress, attempts_max: u32) -> OmClient {
     let policy = FailoverPolicy {
         attempts_max,
         wait_between_retries: Duration::from_millis(50),
         call_timeout: Duration::from_secs(2),
     };
     let nodes = [(1, address.client_address.parse().unwrap())];
-    OmClient::new(ClientId(id), &nodes, policy, &TransportLimits::default())
+    OmClient::new(&nodes, policy, &TransportLimits::default())
 }
 
 fn create_bucket(name: &str) -> OmRequest {
@@ -89,7 +88,7 @@ async fn fail_stop_and_recover(keep_pending: bool) {
     node.initialize(BTreeMap::from([(1, address.clone())]))
         .await
         .unwrap();
-    let mut writer = client(1, &address, 100);
+    let mut writer = client(&address, 100);
     let volume = OmRequest::CreateVolume {
         volume: "vol".into(),
         owner: "hadoop".into(),
@@ -106,7 +105,7 @@ async fn fail_stop_and_recover(keep_pending: bool) {
         scope: Scope::Log,
         keep_pending,
     });
-    let mut refused = client(2, &address, 3);
+    let mut refused = client(&address, 3);
     let failed = refused.call(create_bucket("failed")).await;
     assert!(
         !matches!(failed, Ok(Ok(_))),
@@ -132,7 +131,7 @@ async fn fail_stop_and_recover(keep_pending: bool) {
     disk.crash(CrashMode::ProcessCrash);
     disk.clear_faults();
     let node = start(&disk, &address).await;
-    let mut reader = client(3, &address, 100);
+    let mut reader = client(&address, 100);
     assert_eq!(
         reader.call(create_bucket("restarted")).await.unwrap(),
         Ok(OmResponse::Done)
