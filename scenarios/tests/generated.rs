@@ -40,6 +40,9 @@ fn generated_cases_pass_every_check() {
         let config = Config {
             cases: cases_per_preset(),
             max_shrink_iters: 300,
+            // A failing case can be slow to judge (an undecided history takes the whole check
+            // budget): shrinking stops after two minutes with the smallest case found so far.
+            max_shrink_time: 120_000,
             failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("regressions"))),
             source_file: Some(file!()),
             ..Config::default()
