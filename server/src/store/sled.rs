@@ -46,15 +46,31 @@ fn row_bound(table: Table, bound: Bound<&[u8]>, start: bool) -> Bound<Vec<u8>> {
     }
 }
 
+/// Waiting for a just-closed store's file lock: at most this many steps of `LOCK_WAIT_STEP`.
+const LOCK_WAIT_ATTEMPTS_MAX: u32 = 100;
+const LOCK_WAIT_STEP: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// sled reports a held lock as an `Other` I/O error whose text carries the OS's WouldBlock.
+fn is_lock_busy(error: &sled::Error) -> bool {
+    matches!(error, sled::Error::Io(io)
+        if io.to_string().contains("could not acquire lock") && io.to_string().contains("WouldBlock"))
+}
+
 impl SledStore {
     /// Opens (or creates) the store in `directory`; refuses an unknown format version.
     pub fn open(directory: &Path) -> Result<SledStore, StoreError> {
-        // No background flusher thread: durability is our explicit `sync`.
-        let tree = sled::Config::new()
-            .path(directory)
-            .flush_every_ms(None)
-            .open()
-            .map_err(io_error)?;
+        // A store closed a moment ago in this process (a node restart, a test's reopen) may
+        // still hold its file lock while sled's I/O threads let go of it: wait for it, bounded.
+        let mut attempts = 0;
+        let tree = loop {
+            match Self::open_tree(directory) {
+                Err(error) if is_lock_busy(&error) && attempts < LOCK_WAIT_ATTEMPTS_MAX => {
+                    attempts += 1;
+                    std::thread::sleep(LOCK_WAIT_STEP);
+                }
+                opened => break opened.map_err(io_error)?,
+            }
+        };
         let store = SledStore {
             tree,
             export_guard: Arc::new(RwLock::new(())),
@@ -62,6 +78,14 @@ impl SledStore {
         };
         store.check_format_version()?;
         Ok(store)
+    }
+
+    fn open_tree(directory: &Path) -> sled::Result<sled::Db> {
+        // No background flusher thread: durability is our explicit `sync`.
+        sled::Config::new()
+            .path(directory)
+            .flush_every_ms(None)
+            .open()
     }
 
     fn check_format_version(&self) -> Result<(), StoreError> {
