@@ -292,18 +292,8 @@ async fn liveness(
                 else {
                     break;
                 };
-                let label = format!("{outcome:?}");
-                world.trace.record(
-                    elapsed(),
-                    "liveness",
-                    format_args!("{request:?} -> {label}"),
-                );
-                recorder.record(
-                    client.id(),
-                    invoked.as_nanos() as u64,
-                    elapsed().as_nanos() as u64,
-                    &request,
-                    &outcome,
+                record_call(
+                    &world, &recorder, "liveness", &client, invoked, &request, &outcome,
                 );
                 if matches!(outcome, Ok(Ok(_))) {
                     answered += 1;
@@ -344,6 +334,30 @@ fn raft_states(cluster: &SimCluster) -> String {
         })
         .collect();
     states.join("; ")
+}
+
+/// One call of a harness client (liveness, burst, read-back): into the trace and the history.
+fn record_call(
+    world: &World,
+    recorder: &Recorder,
+    source: &str,
+    client: &OmClient,
+    invoked: Duration,
+    request: &OmRequest,
+    outcome: &Result<om_server::om::OmResult, om_server::client::Unavailable>,
+) {
+    world.trace.record(
+        elapsed(),
+        source,
+        format_args!("{request:?} -> {outcome:?}"),
+    );
+    recorder.record(
+        client.id(),
+        invoked.as_nanos() as u64,
+        elapsed().as_nanos() as u64,
+        request,
+        outcome,
+    );
 }
 
 /// A client that keeps trying (the liveness bound is enforced by a timeout around it).
@@ -474,17 +488,8 @@ async fn burst_then_power_loss(
                 };
                 let started = elapsed();
                 let outcome = client.call(request.clone()).await;
-                world.trace.record(
-                    elapsed(),
-                    "burst",
-                    format_args!("{request:?} -> {outcome:?}"),
-                );
-                recorder.record(
-                    client.id(),
-                    started.as_nanos() as u64,
-                    elapsed().as_nanos() as u64,
-                    &request,
-                    &outcome,
+                record_call(
+                    &world, &recorder, "burst", &client, started, &request, &outcome,
                 );
                 // After the power loss the call in flight ends (answered or unknown), no more.
                 if outcome.is_err() || power_lost.load(std::sync::atomic::Ordering::Relaxed) {
@@ -512,15 +517,12 @@ async fn read_everything(context: &ClientContext, burst: u64) {
     for request in read_back().into_iter().chain(burst_reads) {
         let invoked = elapsed();
         let outcome = client.call(request.clone()).await;
-        context.world.trace.record(
-            elapsed(),
+        record_call(
+            &context.world,
+            &context.recorder,
             "read-back",
-            format_args!("{request:?} -> {outcome:?}"),
-        );
-        context.recorder.record(
-            client.id(),
-            invoked.as_nanos() as u64,
-            elapsed().as_nanos() as u64,
+            &client,
+            invoked,
             &request,
             &outcome,
         );
