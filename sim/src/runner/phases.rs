@@ -183,6 +183,7 @@ async fn simulate(case: Case, print_trace: bool) -> Simulated {
         recorder: recorder.clone(),
         policy: case.config.client.clone(),
         read_option: case.config.knobs.read_option,
+        unresolved: Arc::default(),
     };
     let mut clients = Vec::new();
     for (plan, host) in plans.into_iter().zip(&hosts) {
@@ -209,6 +210,12 @@ async fn simulate(case: Case, print_trace: bool) -> Simulated {
             "a client was still running 600 s after the safety phase",
         ));
     }
+    let resolver = context.clone();
+    let nodes = node_addresses(&cluster);
+    live_host
+        .spawn(async move { resolver.resolve_unknowns(&nodes, PATIENT).await })
+        .await
+        .expect("resolver task");
 
     // Every node loses power at once while a writer's calls are in flight on slow disks (so
     // written-but-unsynced bytes exist), then all restart.
@@ -360,17 +367,26 @@ fn record_call(
     );
 }
 
+/// The failover of a harness client after the heal: up to a minute of attempts per call.
+const PATIENT: FailoverPolicy = FailoverPolicy {
+    attempts_max: 1_000,
+    wait_between_retries: Duration::from_millis(50),
+    call_timeout: Duration::from_secs(1),
+};
+
+fn node_addresses(cluster: &SimCluster) -> Vec<(om_server::raft::NodeId, std::net::SocketAddr)> {
+    (cluster.ids().into_iter())
+        .map(|node| (node, client_address(node)))
+        .collect()
+}
+
 /// A client that keeps trying (the liveness bound is enforced by a timeout around it).
 fn patient_client(cluster: &SimCluster) -> OmClient {
-    let nodes: Vec<_> = (cluster.ids().into_iter())
-        .map(|node| (node, client_address(node)))
-        .collect();
-    let policy = FailoverPolicy {
-        attempts_max: 10_000,
-        wait_between_retries: Duration::from_millis(50),
-        call_timeout: Duration::from_secs(1),
-    };
-    OmClient::new(&nodes, policy, &TransportLimits::default())
+    OmClient::new(
+        &node_addresses(cluster),
+        PATIENT,
+        &TransportLimits::default(),
+    )
 }
 
 async fn wait_for_clients(clients: Vec<madsim::task::JoinHandle<()>>, bound: Duration) -> bool {

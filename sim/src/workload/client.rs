@@ -16,13 +16,15 @@ use crate::scenario::elapsed;
 use om_server::client::{FailoverPolicy, OmClient, Unavailable};
 use om_server::node::ReadOption;
 use om_server::om::{OmRequest, OmResponse, OmResult};
+use om_server::raft::NodeId;
+use om_server::retry_cache::Caller;
 use om_server::transport::TransportLimits;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// How often a client resends a write whose answer was lost before it gives up (the write then
-/// stays unknown in the history).
-const RETRIES_MAX: u32 = 5;
+/// How long a client resends a write whose answer was lost before it leaves the write to the
+/// harness's resend after the heal.
+const RETRY_WINDOW: Duration = Duration::from_secs(120);
 
 /// Everything a client needs from the run.
 #[derive(Clone)]
@@ -31,6 +33,19 @@ pub struct ClientContext {
     pub recorder: Recorder,
     pub policy: ClientPolicy,
     pub read_option: ReadOption,
+    /// Writes whose answer was lost after every attempt, resent after the heal.
+    pub unresolved: Arc<std::sync::Mutex<Vec<Unresolved>>>,
+}
+
+/// A write whose answer was lost after every attempt. Once the cluster has healed, the harness
+/// resends it with its call id (as a client retrying later would): the retry cache answers it
+/// if it was applied, else it is applied then. Either way the history gets a definite outcome
+/// over the whole interval instead of an open-ended one the checker has to guess at, and the
+/// retry cache is tested across faults, elections, snapshots and restarts.
+pub struct Unresolved {
+    caller: Caller,
+    invoked: Duration,
+    request: OmRequest,
 }
 
 /// One client process (a new random id per instance, as Ozone's UUID).
@@ -38,6 +53,8 @@ struct Instance {
     client: OmClient,
     /// Reads pinned to one node (a follower read when it does not lead), same client id.
     pinned: Option<OmClient>,
+    /// Writes whose lost answer this client may still give up on (left unknown for good).
+    give_ups_left: u32,
 }
 
 impl ClientContext {
@@ -49,7 +66,7 @@ impl ClientContext {
         }
     }
 
-    fn instance(&self, reads: ReadRoute) -> Instance {
+    fn instance(&self, reads: ReadRoute, give_ups_left: u32) -> Instance {
         let nodes: Vec<_> = (self.world.cluster.ids().into_iter())
             .map(|id| (id, client_address(id)))
             .collect();
@@ -68,7 +85,11 @@ impl ClientContext {
                 &limits,
             )),
         };
-        Instance { client, pinned }
+        Instance {
+            client,
+            pinned,
+            give_ups_left,
+        }
     }
 
     fn trace_call(
@@ -90,16 +111,16 @@ impl ClientContext {
 
     /// Runs `plan` to its end.
     pub async fn run(&self, plan: ClientPlan) {
-        let mut instance = self.instance(plan.reads);
+        let mut instance = self.instance(plan.reads, u32::from(!plan.retry_unknown));
         for timed in plan.steps {
             tokio::time::sleep(Duration::from_millis(timed.think_ms)).await;
             match timed.step {
                 Step::Restart => {
-                    instance = self.instance(plan.reads);
+                    instance = self.instance(plan.reads, instance.give_ups_left);
                 }
                 Step::Call(request) if request.is_read() => self.read(&mut instance, request).await,
                 Step::Call(request) => {
-                    let _answer = self.write(&mut instance, request, plan.retry_unknown).await;
+                    let _answer = self.write(&mut instance, request).await;
                 }
                 Step::PutKey {
                     volume,
@@ -115,7 +136,7 @@ impl ClientContext {
                         replication: om_server::om::Replication::RatisThree,
                         metadata: Default::default(),
                     };
-                    let opened = self.write(&mut instance, open, plan.retry_unknown).await;
+                    let opened = self.write(&mut instance, open).await;
                     if let Ok(Ok(OmResponse::KeyOpened { open_id, .. })) = opened {
                         let commit = OmRequest::CommitKey {
                             volume,
@@ -124,7 +145,7 @@ impl ClientContext {
                             open_id,
                             size,
                         };
-                        let _answer = self.write(&mut instance, commit, plan.retry_unknown).await;
+                        let _answer = self.write(&mut instance, commit).await;
                     }
                 }
             }
@@ -149,27 +170,77 @@ impl ClientContext {
         }
     }
 
-    /// Sends a write; an answer lost after every attempt is sent again with the same call id
-    /// (at most `RETRIES_MAX` times) when `retry` says so: the retry cache must answer it
-    /// without applying it twice. All attempts are one operation in the history.
+    /// Sends a write; an answer lost after every failover attempt is sent again with the same
+    /// call id (the retry cache must answer it without applying it twice) until it is answered,
+    /// for up to `RETRY_WINDOW`; all attempts are one operation in the history. A client keeps
+    /// at most one write open, as a real one blocked in its retry policy does: writes given up
+    /// one after another would pile up overlapping unknowns no checker can decide.
     async fn write(
         &self,
         instance: &mut Instance,
         request: OmRequest,
-        retry: bool,
     ) -> Result<OmResult, Unavailable> {
         let invoked = elapsed();
         let caller = instance.client.next_caller();
         let mut outcome = instance.client.call_as(caller, request.clone()).await;
         self.trace_call(instance, &request, &outcome);
-        let mut retries = 0;
-        while outcome.is_err() && retry && retries < RETRIES_MAX {
-            retries += 1;
+        if outcome.is_err() && instance.give_ups_left > 0 {
+            instance.give_ups_left -= 1;
+            self.record(instance, invoked, &request, &outcome);
+            return outcome;
+        }
+        while outcome.is_err() && elapsed() < invoked + RETRY_WINDOW {
             outcome = instance.client.call_as(caller, request.clone()).await;
             self.trace_call(instance, &request, &outcome);
         }
-        self.record(instance, invoked, &request, &outcome);
+        if outcome.is_err() {
+            (self
+                .unresolved
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()))
+            .push(Unresolved {
+                caller,
+                invoked,
+                request,
+            });
+        } else {
+            self.record(instance, invoked, &request, &outcome);
+        }
         outcome
+    }
+
+    /// Resends every unresolved write with its call id through `client`'s failover (one
+    /// instance per original client id), recording each once with its first invocation time;
+    /// a resend that is lost again stays unknown.
+    pub async fn resolve_unknowns(
+        &self,
+        nodes: &[(NodeId, std::net::SocketAddr)],
+        policy: FailoverPolicy,
+    ) {
+        let unresolved = std::mem::take(
+            &mut *self
+                .unresolved
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        );
+        if !unresolved.is_empty() {
+            self.world.note(format_args!(
+                "resending {} unresolved writes",
+                unresolved.len()
+            ));
+        }
+        for write in unresolved {
+            let limits = TransportLimits::default();
+            let mut client = OmClient::with_id(write.caller.client, nodes, policy, &limits);
+            let outcome = client.call_as(write.caller, write.request.clone()).await;
+            let instance = Instance {
+                client,
+                pinned: None,
+                give_ups_left: 0,
+            };
+            self.trace_call(&instance, &write.request, &outcome);
+            self.record(&instance, write.invoked, &write.request, &outcome);
+        }
     }
 
     fn record(

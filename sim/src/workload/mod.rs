@@ -46,7 +46,9 @@ pub struct TimedStep {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClientPlan {
     pub reads: ReadRoute,
-    /// A write whose answer was lost is sent again with the same call id (a few times).
+    /// A write whose answer was lost is sent again with the same call id until answered.
+    /// Without it, the client gives up on the first such write (its outcome stays unknown for
+    /// good) and retries every later one.
     pub retry_unknown: bool,
     pub steps: Vec<TimedStep>,
 }
