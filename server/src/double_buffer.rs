@@ -259,6 +259,7 @@ impl<S: Store> Flusher<S> {
             "the store holds the transaction info just flushed"
         );
         self.last = info;
+        tracing::debug!(first, last = last_entry.applied.index.0, "flushed");
         Ok(())
     }
 

@@ -78,6 +78,10 @@ impl NodeConfig {
                 self.snapshot_entries_threshold,
             ),
             max_in_snapshot_log_to_keep: 0,
+            // A restarted leader starts as a follower, as a Ratis one does: restored at once,
+            // it would count as ready (its applied term is its term) while its state is still
+            // the last flush, and answer DEFAULT reads without writes it had acknowledged.
+            enable_leader_restore: Some(false),
             ..Default::default()
         };
         config

@@ -81,6 +81,7 @@ impl SimCluster {
                 .ip(node_ip(id))
                 .init(move || boot.clone().run())
                 .build();
+            crate::logging::name_node(handle.id(), &format!("om{id}"));
             hosts.insert(id, Host { handle, disk });
         }
         SimCluster {

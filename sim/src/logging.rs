@@ -1,33 +1,164 @@
-//! Server logs in simulation: `tracing-subscriber`'s formatter with the *simulated* time on
-//! every line; madsim wraps each node's tasks in a `node{id name}` span, so every server line
-//! also names its node (`om2`, `client3`). `RUST_LOG` filters (default: our crates at info).
+//! Server events in simulation, through `tracing-subscriber`: every `om_server` event (votes,
+//! appends, truncations, purges, applies, flushes, snapshots built and installed) becomes a line
+//! of the run's [`Trace`] (so the fingerprint covers what the servers did, and `--trace` shows
+//! it), and with `RUST_LOG` set every crate's events print with the simulated time and the node
+//! name (`om2`, `client3`) in front.
+//!
+//! The node name comes from madsim's current task (its node id, named by the harness when it
+//! creates a host): madsim's own `node` span would name it too, but enabling madsim's spans
+//! costs a span enter and exit on every task poll.
 
+use crate::trace::Trace;
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use tracing::field::{Field, Visit};
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::filter::{EnvFilter, Targets};
 use tracing_subscriber::fmt::format::Writer;
-use tracing_subscriber::fmt::time::FormatTime;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::util::SubscriberInitExt;
 
-/// Prints madsim's simulated time (seconds since the run started) instead of the wall clock.
-struct SimulatedTime;
+/// The run simulated on this thread (madsim runs a simulation on the thread that calls
+/// `block_on`, so parallel tests each capture into their own run).
+#[derive(Default)]
+struct Capture {
+    trace: Option<Trace>,
+    names: BTreeMap<madsim::task::NodeId, String>,
+}
 
-impl FormatTime for SimulatedTime {
-    fn format_time(&self, writer: &mut Writer<'_>) -> std::fmt::Result {
-        #[cfg(madsim)]
-        if let Some(time) = madsim::time::TimeHandle::try_current() {
-            return write!(writer, "{:>12.6}", time.elapsed().as_secs_f64());
+thread_local! {
+    static CAPTURE: RefCell<Capture> = RefCell::new(Capture::default());
+}
+
+/// Server events on this thread go into `trace` until the guard drops.
+pub fn capture_into(trace: &Trace) -> CaptureGuard {
+    CAPTURE.with(|capture| {
+        *capture.borrow_mut() = Capture {
+            trace: Some(trace.clone()),
+            names: BTreeMap::new(),
         }
-        write!(writer, "{:>12}", "-")
+    });
+    CaptureGuard(())
+}
+
+pub struct CaptureGuard(());
+
+impl Drop for CaptureGuard {
+    fn drop(&mut self) {
+        CAPTURE.with(|capture| *capture.borrow_mut() = Capture::default());
     }
 }
 
-/// Installs the subscriber for this process (once; later calls do nothing). `default` is the
-/// filter when `RUST_LOG` is not set.
-pub fn install(default: &str) {
+/// Names the simulated host `id` in log lines and trace lines of this run.
+pub fn name_node(id: madsim::task::NodeId, name: &str) {
+    CAPTURE.with(|capture| capture.borrow_mut().names.insert(id, name.to_string()));
+}
+
+/// The simulated time and the name of the node running the current task, inside a simulation.
+fn whereabouts() -> Option<(std::time::Duration, String)> {
+    #[cfg(madsim)]
+    {
+        let time = madsim::time::TimeHandle::try_current()?.elapsed();
+        let node = madsim::plugin::node();
+        let name = CAPTURE.with(|capture| capture.borrow().names.get(&node).cloned());
+        Some((time, name.unwrap_or_else(|| format!("node{node}"))))
+    }
+    #[cfg(not(madsim))]
+    None
+}
+
+/// An event's message followed by its other fields (`key=value`), as one line.
+#[derive(Default)]
+struct EventText {
+    message: String,
+    fields: String,
+}
+
+impl Visit for EventText {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            let _infallible = write!(self.message, "{value:?}");
+        } else {
+            let _infallible = write!(self.fields, " {}={value:?}", field.name());
+        }
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.message.push_str(value);
+        } else {
+            let _infallible = write!(self.fields, " {}={value}", field.name());
+        }
+    }
+}
+
+/// Copies server events into the current run's trace.
+struct ServerEvents;
+
+impl<S: Subscriber> Layer<S> for ServerEvents {
+    fn on_event(&self, event: &Event<'_>, _context: Context<'_, S>) {
+        let Some((time, node)) = whereabouts() else {
+            return;
+        };
+        let Some(trace) = CAPTURE.with(|capture| capture.borrow().trace.clone()) else {
+            return;
+        };
+        let mut text = EventText::default();
+        event.record(&mut text);
+        trace.record(time, &node, format_args!("{}{}", text.message, text.fields));
+    }
+}
+
+/// `RUST_LOG` output: simulated time, level, node, target, fields.
+struct SimulatedFormat;
+
+impl<S, N> FormatEvent<S, N> for SimulatedFormat
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        context: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> std::fmt::Result {
+        let (time, node) = match whereabouts() {
+            Some((time, node)) => (format!("{:>12.6}", time.as_secs_f64()), node),
+            None => (format!("{:>12}", "-"), "-".to_string()),
+        };
+        let metadata = event.metadata();
+        write!(
+            writer,
+            "{time} {:>5} {node:<8} {}: ",
+            metadata.level(),
+            metadata.target()
+        )?;
+        context
+            .field_format()
+            .format_fields(writer.by_ref(), event)?;
+        writeln!(writer)
+    }
+}
+
+/// Installs the subscriber for this process (once; later calls do nothing): server events into
+/// the current run's trace, and `RUST_LOG` output to stdout when it is set.
+pub fn install() {
+    // Off unless asked for: a missing layer would count as interested in every callsite, and
+    // openraft's spans would then be built (and cost) on every call.
     #[allow(clippy::disallowed_methods)] // the user's log filter, read once at start
-    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| default.to_string());
-    let _already_installed = tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::new(filter))
-        .with_timer(SimulatedTime)
-        .with_target(true)
+    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| "off".to_string());
+    let printing = tracing_subscriber::fmt::layer()
+        .event_format(SimulatedFormat)
         .with_writer(std::io::stdout)
+        .with_filter(EnvFilter::new(filter));
+    let server_events =
+        ServerEvents.with_filter(Targets::new().with_target("om_server", Level::DEBUG));
+    let _already_installed = tracing_subscriber::registry()
+        .with(server_events)
+        .with(printing)
         .try_init();
 }

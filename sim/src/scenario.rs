@@ -49,11 +49,14 @@ pub fn agreed_leader(cluster: &SimCluster) -> Option<NodeId> {
 
 /// A client host: its own simulated machine with an address of its own.
 pub fn client_host(number: u64) -> madsim::runtime::NodeHandle {
-    madsim::runtime::Handle::current()
+    let name = format!("client{number}");
+    let host = madsim::runtime::Handle::current()
         .create_node()
-        .name(format!("client{number}"))
+        .name(&name)
         .ip(IpAddr::V4(Ipv4Addr::new(10, 0, 1, number as u8)))
-        .build()
+        .build();
+    crate::logging::name_node(host.id(), &name);
+    host
 }
 
 /// A new client instance (its own random id, drawn from the seed) of the whole cluster that

@@ -186,7 +186,9 @@ impl<S: Store> RaftLogStorage<OmRaftConfig> for LogStore<S> {
             key: VOTE_ROW.to_vec(),
             value: Some(encode(vote)),
         };
-        self.write_synced(&[write]).await
+        self.write_synced(&[write]).await?;
+        tracing::info!(%vote, "vote saved");
+        Ok(())
     }
 
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), io::Error> {
@@ -212,7 +214,9 @@ impl<S: Store> RaftLogStorage<OmRaftConfig> for LogStore<S> {
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
+        let mut last = None;
         let batch: Vec<TableWrite> = (entries.into_iter())
+            .inspect(|entry| last = Some(entry.log_id))
             .map(|entry| TableWrite {
                 table: Table::RaftLog,
                 key: row(entry.log_id.index).to_vec(),
@@ -224,6 +228,9 @@ impl<S: Store> RaftLogStorage<OmRaftConfig> for LogStore<S> {
             .as_ref()
             .err()
             .map(|error| io::Error::new(error.kind(), error.to_string()));
+        if failed.is_none() {
+            tracing::debug!(entries = batch.len(), last = ?last, "log appended");
+        }
         // Durable before openraft counts it toward commit.
         callback.io_completed(synced);
         match failed {
@@ -238,7 +245,9 @@ impl<S: Store> RaftLogStorage<OmRaftConfig> for LogStore<S> {
             None => Bound::Unbounded,
         };
         let deletes = self.delete_range(start, Bound::Unbounded)?;
-        self.write_synced(&deletes).await
+        self.write_synced(&deletes).await?;
+        tracing::info!(after = ?last_log_id, "log truncated");
+        Ok(())
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), io::Error> {
@@ -258,7 +267,9 @@ impl<S: Store> RaftLogStorage<OmRaftConfig> for LogStore<S> {
             key: PURGED_ROW.to_vec(),
             value: Some(encode(&log_id)),
         });
-        self.write_synced(&batch).await
+        self.write_synced(&batch).await?;
+        tracing::info!(upto = %log_id, "log purged");
+        Ok(())
     }
 }
 

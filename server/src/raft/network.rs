@@ -74,6 +74,9 @@ pub async fn on_peer_request<S: Store>(raft: &Raft<S>, request: PeerRequest) -> 
             Err(error) => refused(&error),
         },
         PeerRequest::InstallSnapshot { vote, meta, data } => {
+            if let Some(response) = snapshot_already_held(raft, &vote, &meta).await {
+                return response;
+            }
             let snapshot = Snapshot {
                 meta,
                 snapshot: std::io::Cursor::new(data),
@@ -82,6 +85,31 @@ pub async fn on_peer_request<S: Store>(raft: &Raft<S>, request: PeerRequest) -> 
             installed.map_or_else(|e| refused(&e), PeerResponse::InstallSnapshot)
         }
     }
+}
+
+/// A snapshot from this node's current leader that ends at an entry this node's log already
+/// holds (its appends were acknowledged but the answers lost, so the leader purged past what it
+/// knew): the log matching property makes the snapshot redundant, and the answer is the vote.
+/// openraft 0.10.0-alpha.37 would install it and move its log I/O cursor backwards, which its
+/// debug assertion (`expect submitted:.. < new_submitted:..`) turns into a panic.
+async fn snapshot_already_held<S: Store>(
+    raft: &Raft<S>,
+    vote: &Vote,
+    meta: &SnapshotMeta,
+) -> Option<PeerResponse> {
+    let last = meta.last_log_id?;
+    let vote = *vote;
+    let held = raft
+        .with_raft_state(move |state| {
+            let same_leader = *state.vote_ref() == vote;
+            let holds = state.log_ids.get(last.index) == Some(last);
+            (same_leader && holds).then(|| *state.vote_ref())
+        })
+        .await
+        .ok()
+        .flatten()?;
+    tracing::info!(last = %last, "snapshot not installed: the log already holds its last entry");
+    Some(PeerResponse::InstallSnapshot(SnapshotResponse::new(held)))
 }
 
 #[derive(Clone)]

@@ -142,6 +142,7 @@ impl<S: Store> RaftSnapshotBuilder<OmRaftConfig> for StateMachine<S> {
         let (image, info) = self.applier.snapshot_image().await.map_err(io_error)?;
         let meta = meta_of(&info)?;
         let bytes = bincode::serialize(&image).map_err(io_error)?;
+        tracing::info!(last = ?meta.last_log_id, bytes = bytes.len(), "snapshot built");
         *self
             .current
             .lock()
@@ -169,12 +170,15 @@ impl<S: Store> RaftStateMachine<OmRaftConfig> for StateMachine<S> {
             + Unpin
             + OptionalSend,
     {
+        let mut applied = (0, None);
         while let Some((entry, responder)) = entries.try_next().await? {
+            applied = (applied.0 + 1, Some(entry.log_id));
             let answer = self.apply_entry(entry).await?;
             if let Some(responder) = responder {
                 responder.send(answer);
             }
         }
+        tracing::debug!(entries = applied.0, last = ?applied.1, "applied");
         Ok(())
     }
 
@@ -208,6 +212,7 @@ impl<S: Store> RaftStateMachine<OmRaftConfig> for StateMachine<S> {
             .current
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some((meta.clone(), bytes));
+        tracing::info!(last = ?meta.last_log_id, "snapshot installed");
         Ok(())
     }
 

@@ -63,9 +63,6 @@ pub fn run(arguments: &RunArgs) -> i32 {
         return 2;
     };
     let case = Case::generate(preset, arguments.seed);
-    if arguments.trace {
-        crate::logging::install("om_server=info,om_sim=info");
-    }
     let options = options(arguments.check.check_budget_secs, arguments.trace);
     let report = run_one(&case, &options, arguments.json);
     finish(
@@ -96,9 +93,6 @@ pub fn replay(arguments: &ReplayArgs) -> i32 {
             return 2;
         }
     };
-    if arguments.trace {
-        crate::logging::install("om_server=info,om_sim=info");
-    }
     let options = options(arguments.check.check_budget_secs, arguments.trace);
     let report = run_one(&case, &options, arguments.json);
     i32::from(!report.passed())

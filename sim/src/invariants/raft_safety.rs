@@ -5,6 +5,7 @@
 
 use super::{Property, Violation};
 use crate::cluster::SimCluster;
+use crate::trace::Trace;
 use om_server::raft::NodeId;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,9 +32,19 @@ struct Observed {
 pub struct RaftMonitor {
     observed: Arc<Mutex<Observed>>,
     stopped: Arc<AtomicBool>,
+    /// Where each newly seen leader goes (part of the run's fingerprint).
+    trace: Option<Trace>,
 }
 
 impl RaftMonitor {
+    /// A monitor that also writes each term's leader, when first seen, into `trace`.
+    pub fn recording_into(trace: Trace) -> RaftMonitor {
+        RaftMonitor {
+            trace: Some(trace),
+            ..RaftMonitor::default()
+        }
+    }
+
     /// Samples until `stop`.
     pub async fn watch(&self, cluster: Arc<SimCluster>) {
         while !self.stopped.load(Ordering::Relaxed) {
@@ -74,8 +85,14 @@ impl RaftMonitor {
             let term = metrics.current_term;
             let applied = metrics.last_applied;
             drop(metrics);
-            if leads {
-                observed.on_leader(term, id);
+            if leads && observed.on_leader(term, id) {
+                if let Some(trace) = &self.trace {
+                    trace.record(
+                        crate::scenario::elapsed(),
+                        "monitor",
+                        format_args!("om{id} leads term {term}"),
+                    );
+                }
             }
             if let Some(log_id) = applied {
                 observed.on_applied(id, life, log_id.index, log_id.leader_id.term);
@@ -91,11 +108,13 @@ impl Observed {
         }
     }
 
-    fn on_leader(&mut self, term: u64, id: NodeId) {
+    /// Whether `id` is the first leader seen in `term`.
+    fn on_leader(&mut self, term: u64, id: NodeId) -> bool {
         match self.leader_of_term.get(&term) {
             None => {
                 self.leader_of_term.insert(term, id);
                 self.leader_changes += 1;
+                return true;
             }
             Some(&other) if other != id => self.violate(
                 Property::ElectionSafety,
@@ -103,6 +122,7 @@ impl Observed {
             ),
             Some(_) => {}
         }
+        false
     }
 
     fn on_applied(&mut self, id: NodeId, life: u64, index: u64, term: u64) {

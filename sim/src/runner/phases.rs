@@ -41,12 +41,19 @@ struct Simulated {
 pub fn run_case(case: &Case, options: &RunOptions) -> RunReport {
     #[allow(clippy::disallowed_methods)] // wall time of the run, for the report only
     let started = std::time::Instant::now();
+    crate::logging::install();
     let runtime =
         madsim::runtime::Runtime::with_seed_and_config(case.seed, madsim::Config::default());
-    let print_trace = options.print_trace;
+    // Made out here so that a panic's report still holds what happened before it.
+    let trace = if options.print_trace {
+        Trace::printing()
+    } else {
+        Trace::new()
+    };
+    let recorder = Recorder::new();
     let simulated_case = case.clone();
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        runtime.block_on(simulate(simulated_case, print_trace))
+        runtime.block_on(simulate(simulated_case, trace.clone(), recorder.clone()))
     }));
     let mut report = RunReport {
         seed: case.seed,
@@ -72,6 +79,12 @@ pub fn run_case(case: &Case, options: &RunOptions) -> RunReport {
             report
                 .violations
                 .push(Violation::new(Property::Panic, message));
+            report.trace = trace.lines();
+            report.fingerprint = trace.fingerprint();
+            report.stats.simulated_ms = trace.last_elapsed().as_millis() as u64;
+            let history = recorder.history();
+            report.history_json = crate::checker::json_lines::write(&history);
+            report.stats.operations = history.len();
             report.stats.wall_ms = started.elapsed().as_millis() as u64;
             return report;
         }
@@ -145,14 +158,9 @@ fn configure(case: &Case) -> impl Fn(&mut NodeConfig) + '_ {
     }
 }
 
-async fn simulate(case: Case, print_trace: bool) -> Simulated {
+async fn simulate(case: Case, trace: Trace, recorder: Recorder) -> Simulated {
     om_server::buggify::enable(case.config.buggify);
-    let trace = if print_trace {
-        Trace::printing()
-    } else {
-        Trace::new()
-    };
-    let recorder = Recorder::new();
+    let _capture = crate::logging::capture_into(&trace);
     let cluster = crate::scenario::start_group(case.config.nodes, configure(&case)).await;
     let plans = case.workload.clients.clone();
     let hosts: Vec<_> = (0..plans.len() + 2)
@@ -168,7 +176,7 @@ async fn simulate(case: Case, print_trace: bool) -> Simulated {
         case.config.nodes,
         world.leader()
     ));
-    let monitor = RaftMonitor::default();
+    let monitor = RaftMonitor::recording_into(trace.clone());
     let watcher = tokio::spawn({
         let (monitor, cluster) = (monitor.clone(), cluster.clone());
         async move { monitor.watch(cluster).await }
