@@ -101,7 +101,13 @@ impl<S: Store> Applier<S> {
         }
         let (result, mut writes) = om::apply(&view, entry)?;
         if let Some(caller) = caller {
-            writes.extend(retry_cache::expire(&view, entry.time, retry_expiry_ms)?);
+            let expiry_ms =
+                if crate::bug_zoo::planted(crate::bug_zoo::Defect::RetryCacheEarlyExpiry) {
+                    retry_expiry_ms / 1000
+                } else {
+                    retry_expiry_ms
+                };
+            writes.extend(retry_cache::expire(&view, entry.time, expiry_ms)?);
             writes.extend(retry_cache::record(
                 caller,
                 entry.time,
@@ -147,6 +153,13 @@ impl<S: Store> Applier<S> {
     /// buffer to flush everything applied so far). Its transaction-info row names that index.
     pub async fn snapshot_image(&self) -> Result<(StoreImage, TransactionInfo), StoreError> {
         let applied = self.last_applied();
+        if crate::bug_zoo::planted(crate::bug_zoo::Defect::SnapshotIndexAhead) {
+            // Names what was applied, exports what was flushed.
+            let image = self.store.export(&Table::STATE_MACHINE)?;
+            let mut info = image_transaction_info(&image)?;
+            info.applied = applied;
+            return Ok((image, info));
+        }
         self.double_buffer().wait_flushed(applied.index).await?;
         let image = self.store.export(&Table::STATE_MACHINE)?;
         let info = image_transaction_info(&image)?;

@@ -249,7 +249,23 @@ impl<S: Store> Flusher<S> {
             .collect();
         batch.push(info.to_write());
         crate::buggify::delay("double_buffer: before the batch write").await;
+        if crate::bug_zoo::planted(crate::bug_zoo::Defect::EvictBeforeDurable) {
+            self.cache.evict_flushed(info.applied.index);
+        }
+        if crate::bug_zoo::planted(crate::bug_zoo::Defect::TransactionInfoSeparateBatch) {
+            let record = batch
+                .pop()
+                .expect("the batch ends with the transaction info");
+            self.store.write(&batch)?;
+            self.store.sync().await?;
+            crate::buggify::delay("double_buffer: between tables and transaction info").await;
+            batch = vec![record];
+        }
         self.store.write(&batch)?;
+        if crate::bug_zoo::planted(crate::bug_zoo::Defect::FlushedIndexBeforeDurable) {
+            let flushed = info.applied;
+            (self.shared.state).send_modify(|state| *state = FlushState::Running { flushed });
+        }
         // A crash here loses a written but unsynced batch.
         crate::buggify::delay("double_buffer: between write and sync").await;
         self.store.sync().await?;
@@ -267,13 +283,15 @@ impl<S: Store> Flusher<S> {
         let flushed = self.last.applied;
         // The store holds the batch durably: only now may the cache forget it.
         self.cache.evict_flushed(flushed.index);
-        self.shared.state.send_modify(|state| {
-            debug_assert!(
-                state.flushed() < flushed,
-                "the flushed index only goes forward"
-            );
-            *state = FlushState::Running { flushed };
-        });
+        if !crate::bug_zoo::planted(crate::bug_zoo::Defect::FlushedIndexBeforeDurable) {
+            self.shared.state.send_modify(|state| {
+                debug_assert!(
+                    state.flushed() < flushed,
+                    "the flushed index only goes forward"
+                );
+                *state = FlushState::Running { flushed };
+            });
+        }
         {
             let mut stats = lock(&self.shared.stats);
             stats.flushes += 1;

@@ -3,6 +3,7 @@
 //! sits behind the `store::Store` trait.
 
 pub mod applier;
+pub mod bug_zoo;
 pub mod buggify;
 pub mod client;
 pub mod clock;

@@ -81,7 +81,9 @@ impl NodeConfig {
             // A restarted leader starts as a follower, as a Ratis one does: restored at once,
             // it would count as ready (its applied term is its term) while its state is still
             // the last flush, and answer DEFAULT reads without writes it had acknowledged.
-            enable_leader_restore: Some(false),
+            enable_leader_restore: Some(crate::bug_zoo::planted(
+                crate::bug_zoo::Defect::LeaderRestore,
+            )),
             ..Default::default()
         };
         config
@@ -339,7 +341,9 @@ impl<S: Store> OmNode<S> {
             return Err(self.not_leader(leader));
         }
         // Until its own term's first entry is applied, it may miss the previous term's writes.
-        if applied_term != Some(term) {
+        if applied_term != Some(term)
+            && !crate::bug_zoo::planted(crate::bug_zoo::Defect::LeaderServesBeforeReady)
+        {
             return Err(OmError::LeaderNotReady);
         }
         Ok(())
@@ -366,6 +370,11 @@ impl<S: Store> OmNode<S> {
     async fn on_read(&self, request: &OmRequest) -> OmResult {
         match self.config.read_option {
             ReadOption::Default => self.check_leader_ready()?,
+            ReadOption::Linearizable
+                if crate::bug_zoo::planted(crate::bug_zoo::Defect::LinearizableReadLocal) =>
+            {
+                self.check_leader_ready()?
+            }
             ReadOption::Linearizable => self.linearize().await?,
         }
         let answer = self.applier.read(request);
@@ -406,7 +415,13 @@ impl<S: Store> OmNode<S> {
                 .cloned();
             node.and_then(|node| node.raft_address.parse::<SocketAddr>().ok())
         });
-        let address = address.ok_or_else(refused)?;
+        let address = match address {
+            None if crate::bug_zoo::planted(crate::bug_zoo::Defect::FollowerReadWithoutLeader) => {
+                return Ok(())
+            }
+            None => return Err(refused()),
+            Some(address) => address,
+        };
         let timeout = std::time::Duration::from_millis(self.config.read_index_timeout_ms);
         let answer = {
             let mut client = self.read_index_client.lock().await;
@@ -425,6 +440,9 @@ impl<S: Store> OmNode<S> {
             applied,
         }) = answer
         else {
+            if crate::bug_zoo::planted(crate::bug_zoo::Defect::FollowerReadWithoutLeader) {
+                return Ok(());
+            }
             return Err(refused());
         };
         let read_log_id = openraft::raft::linearizable_read::ReadLogId::from_log_id(read_log_id);

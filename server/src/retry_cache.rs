@@ -67,6 +67,9 @@ fn caller_of(bytes: &[u8]) -> Option<Caller> {
 }
 
 fn call_row(caller: Caller) -> Vec<u8> {
+    if crate::bug_zoo::planted(crate::bug_zoo::Defect::RetryCacheCallIdOnly) {
+        return [CALL_PREFIX, &caller.call.0.to_be_bytes()[..]].concat();
+    }
     [CALL_PREFIX, &caller_bytes(caller)].concat()
 }
 

@@ -54,6 +54,9 @@ pub struct Case {
     pub config: RunConfig,
     pub schedule: Schedule,
     pub workload: Workload,
+    /// A defect planted in the server for this run (the bug zoo; `om-sim selftest`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub defect: Option<om_server::bug_zoo::Defect>,
 }
 
 /// Separates the generator's random stream from madsim's (both start from the seed).
@@ -122,6 +125,7 @@ impl Case {
             config,
             schedule,
             workload,
+            defect: None,
         }
     }
 }

@@ -229,5 +229,13 @@ pub(super) fn list_rows<V: MetadataView>(
     let mut full_prefix = row_prefix.to_vec();
     full_prefix.extend_from_slice(prefix.as_bytes());
     let after = (!start.is_empty()).then(|| [row_prefix, start.as_bytes()].concat());
+    if crate::bug_zoo::planted(crate::bug_zoo::Defect::ListStartInclusive) {
+        let rows = tx.view.scan(table, &full_prefix, None, usize::MAX)?;
+        let from = after.unwrap_or_default();
+        return Ok((rows.into_iter())
+            .filter(|(key, _)| *key >= from)
+            .take(limit)
+            .collect());
+    }
     tx.view.scan(table, &full_prefix, after.as_deref(), limit)
 }

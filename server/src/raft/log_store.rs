@@ -186,6 +186,10 @@ impl<S: Store> RaftLogStorage<OmRaftConfig> for LogStore<S> {
             key: VOTE_ROW.to_vec(),
             value: Some(encode(vote)),
         };
+        if crate::bug_zoo::planted(crate::bug_zoo::Defect::VoteWithoutSync) {
+            self.mutate(async { self.store.write(&[write]) }).await?;
+            return Ok(());
+        }
         self.write_synced(&[write]).await?;
         tracing::info!(%vote, "vote saved");
         Ok(())
@@ -223,6 +227,15 @@ impl<S: Store> RaftLogStorage<OmRaftConfig> for LogStore<S> {
                 value: Some(encode(&entry)),
             })
             .collect();
+        if crate::bug_zoo::planted(crate::bug_zoo::Defect::AckBeforeLogSync) {
+            let written = self.mutate(async { self.store.write(&batch) }).await;
+            let failed = written.is_err();
+            callback.io_completed(written);
+            if !failed {
+                self.write_synced(&[]).await?;
+            }
+            return Ok(());
+        }
         let synced = self.write_synced(&batch).await;
         let failed = synced
             .as_ref()
@@ -252,6 +265,8 @@ impl<S: Store> RaftLogStorage<OmRaftConfig> for LogStore<S> {
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), io::Error> {
         let buffer = lock(&self.flushed).clone();
+        let buffer =
+            buffer.filter(|_| !crate::bug_zoo::planted(crate::bug_zoo::Defect::PurgePastFlushed));
         if let Some(buffer) = buffer {
             // The purged entries must be in the store: never purge past the flushed index.
             let index = super::state_machine::om_index(log_id.index);

@@ -23,7 +23,11 @@ pub fn write(out: &Path, case: &Case, report: &RunReport) -> std::io::Result<Pat
     std::fs::write(directory.join("report.json"), report_json)?;
     let replay = format!(
         "{}\nci/sim replay --case {}\n",
-        replay_line(&case.preset, case.seed),
+        replay_line(
+            &case.preset,
+            case.seed,
+            case.defect.map(|defect| defect.name())
+        ),
         directory.join("case.json").display()
     );
     std::fs::write(directory.join("replay.txt"), replay)?;

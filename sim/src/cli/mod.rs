@@ -3,6 +3,7 @@
 
 mod artifacts;
 mod run;
+mod selftest;
 mod sweep;
 
 use clap::{Args, Parser, Subcommand};
@@ -35,6 +36,12 @@ pub enum Command {
     Sweep(SweepArgs),
     /// Simulated seconds per wall second and seeds per hour of the kitchen sink.
     Bench(BenchArgs),
+    /// Plants each defect of the bug zoo in turn and sweeps seeds until the testbed catches it;
+    /// shrinks the catch and checks the unbroken server passes the same seed.
+    Selftest(SelftestArgs),
+    /// One defect of `selftest` (its row as JSON on stdout).
+    #[command(hide = true)]
+    SelftestDefect(SelftestDefectArgs),
     /// Runs cases named on stdin ("PRESET SEED" lines) and prints one JSON report per line.
     #[command(hide = true)]
     Worker(WorkerArgs),
@@ -59,6 +66,32 @@ pub struct CheckArgs {
     pub check_budget_secs: u64,
 }
 
+/// `--bug NAME`: a defect of the bug zoo planted in the server for the run.
+#[derive(Args, Clone, Default)]
+pub struct BugArgs {
+    /// Plants a defect of the bug zoo (`om-sim selftest --list` names them).
+    #[arg(long = "bug")]
+    pub bug: Option<String>,
+}
+
+impl BugArgs {
+    /// The defect named, checked against this build (madsim builds carry the zoo).
+    pub fn defect(&self) -> Result<Option<om_server::bug_zoo::Defect>, String> {
+        let Some(name) = &self.bug else {
+            return Ok(None);
+        };
+        let defect = om_server::bug_zoo::Defect::from_name(name).ok_or_else(|| {
+            let names: Vec<_> = (om_server::bug_zoo::Defect::ALL.iter())
+                .map(|defect| defect.name())
+                .collect();
+            format!("unknown defect {name}; defects: {}", names.join(", "))
+        })?;
+        om_server::bug_zoo::plant(Some(defect))?;
+        om_server::bug_zoo::plant(None)?;
+        Ok(Some(defect))
+    }
+}
+
 #[derive(Args)]
 pub struct RunArgs {
     /// A preset name (`om-sim list`).
@@ -81,6 +114,8 @@ pub struct RunArgs {
     /// Writes the case, history, trace, timeline and replay line here when the run fails.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub bug: BugArgs,
     #[command(flatten)]
     pub check: CheckArgs,
 }
@@ -111,6 +146,8 @@ pub struct ShrinkArgs {
     #[arg(long, default_value_t = 300)]
     pub runs_max: u32,
     #[command(flatten)]
+    pub bug: BugArgs,
+    #[command(flatten)]
     pub check: CheckArgs,
 }
 
@@ -135,6 +172,8 @@ pub struct SweepArgs {
     #[arg(long)]
     pub quiet: bool,
     #[command(flatten)]
+    pub bug: BugArgs,
+    #[command(flatten)]
     pub check: CheckArgs,
 }
 
@@ -150,10 +189,50 @@ pub struct BenchArgs {
 }
 
 #[derive(Args)]
+pub struct SelftestArgs {
+    /// Defects to try, comma-separated, or `all`.
+    #[arg(long, default_value = "all")]
+    pub defects: String,
+    /// Seeds tried per defect before it counts as surviving.
+    #[arg(long, default_value_t = 200)]
+    pub seeds_max: u64,
+    /// Defects tried at once (one process each).
+    #[arg(long, default_value_t = 2)]
+    pub jobs: usize,
+    /// Runs the shrinker may spend on each catch.
+    #[arg(long, default_value_t = 60)]
+    pub shrink_runs_max: u32,
+    /// Where each catch's shrunk case and artefacts go, and `selftest.json`.
+    #[arg(long, default_value = "target/sim-selftest")]
+    pub out: PathBuf,
+    /// Names every defect and what it does, then exits.
+    #[arg(long)]
+    pub list: bool,
+    #[command(flatten)]
+    pub check: CheckArgs,
+}
+
+#[derive(Args)]
+pub struct SelftestDefectArgs {
+    #[arg(long)]
+    pub defect: String,
+    #[arg(long)]
+    pub seeds_max: u64,
+    #[arg(long)]
+    pub shrink_runs_max: u32,
+    #[arg(long)]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub check: CheckArgs,
+}
+
+#[derive(Args)]
 pub struct WorkerArgs {
     /// Where failing seeds' artefacts go.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub bug: BugArgs,
     #[command(flatten)]
     pub check: CheckArgs,
 }
@@ -171,6 +250,8 @@ pub fn main(cli: Cli) -> i32 {
         Command::Sweep(arguments) => sweep::sweep(&arguments),
         Command::Bench(arguments) => sweep::bench(&arguments),
         Command::Worker(arguments) => sweep::worker(&arguments),
+        Command::Selftest(arguments) => selftest::selftest(&arguments),
+        Command::SelftestDefect(arguments) => selftest::one_defect(&arguments),
         Command::Check { arguments } => crate::checker::cli::run_check(&arguments),
         Command::BenchChecker { arguments } => crate::checker::bench::run_bench(&arguments),
     }

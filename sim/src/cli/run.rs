@@ -50,7 +50,14 @@ fn print_verdict(case: &Case, report: &RunReport) {
         eprintln!("  {violation}");
     }
     if !report.passed() {
-        eprintln!("replay: {}", replay_line(&case.preset, case.seed));
+        eprintln!(
+            "replay: {}",
+            replay_line(
+                &case.preset,
+                case.seed,
+                case.defect.map(|defect| defect.name())
+            )
+        );
     }
 }
 
@@ -62,7 +69,14 @@ pub fn run(arguments: &RunArgs) -> i32 {
         );
         return 2;
     };
-    let case = Case::generate(preset, arguments.seed);
+    let mut case = Case::generate(preset, arguments.seed);
+    case.defect = match arguments.bug.defect() {
+        Ok(defect) => defect,
+        Err(reason) => {
+            eprintln!("{reason}");
+            return 2;
+        }
+    };
     let options = options(arguments.check.check_budget_secs, arguments.trace);
     let report = run_one(&case, &options, arguments.json);
     finish(
@@ -125,6 +139,7 @@ fn check_determinism(arguments: &RunArgs, report: &RunReport) -> i32 {
     let status = std::process::Command::new(exe)
         .args(["run", "--scenario", &arguments.scenario, "--seed"])
         .arg(arguments.seed.to_string())
+        .args(arguments.bug.bug.iter().flat_map(|name| ["--bug", name]))
         .arg("--trace-file")
         .arg(&file)
         .args([
@@ -171,7 +186,14 @@ pub fn shrink(arguments: &ShrinkArgs) -> i32 {
         return 2;
     };
     let options = options(arguments.check.check_budget_secs, false);
-    let case = Case::generate(preset, arguments.seed);
+    let mut case = Case::generate(preset, arguments.seed);
+    case.defect = match arguments.bug.defect() {
+        Ok(defect) => defect,
+        Err(reason) => {
+            eprintln!("{reason}");
+            return 2;
+        }
+    };
     let first = run_case(&case, &options);
     if first.passed() {
         eprintln!(
@@ -180,11 +202,6 @@ pub fn shrink(arguments: &ShrinkArgs) -> i32 {
         );
         return 0;
     }
-    let broken: Vec<_> = first
-        .violations
-        .iter()
-        .map(|violation| violation.property)
-        .collect();
     eprintln!(
         "{} seed {} fails ({}) with {} fault actions and {} client steps; shrinking",
         case.preset,
@@ -193,16 +210,7 @@ pub fn shrink(arguments: &ShrinkArgs) -> i32 {
         case.schedule.len(),
         case.workload.len()
     );
-    let runs = std::cell::Cell::new(0);
-    let fails = |candidate: &Case| {
-        runs.set(runs.get() + 1);
-        let report = run_case(candidate, &options);
-        report
-            .violations
-            .iter()
-            .any(|violation| broken.contains(&violation.property))
-    };
-    let minimal = crate::shrink::shrink(case, arguments.runs_max, fails, |smaller| {
+    let (minimal, runs) = shrink_failure(case, &first, &options, arguments.runs_max, |smaller| {
         eprintln!(
             "  still fails with {} fault actions, {} client steps",
             smaller.schedule.len(),
@@ -212,7 +220,7 @@ pub fn shrink(arguments: &ShrinkArgs) -> i32 {
     let report = run_case(&minimal, &options);
     eprintln!(
         "minimal case after {} runs: {} fault actions, {} client steps:\n{}",
-        runs.get(),
+        runs,
         minimal.schedule.len(),
         minimal.workload.len(),
         minimal.schedule
@@ -231,4 +239,26 @@ pub fn shrink(arguments: &ShrinkArgs) -> i32 {
             2
         }
     }
+}
+
+/// Shrinks `case`, which failed as `first` says, while it keeps breaking one of the properties
+/// `first` broke (at most `runs_max` runs). Returns the minimal case and the runs spent.
+pub fn shrink_failure(
+    case: Case,
+    first: &RunReport,
+    options: &RunOptions,
+    runs_max: u32,
+    on_smaller: impl FnMut(&Case),
+) -> (Case, u32) {
+    let broken: Vec<_> = (first.violations.iter())
+        .map(|violation| violation.property)
+        .collect();
+    let runs = std::cell::Cell::new(0);
+    let fails = |candidate: &Case| {
+        runs.set(runs.get() + 1);
+        let report = run_case(candidate, options);
+        (report.violations.iter()).any(|violation| broken.contains(&violation.property))
+    };
+    let minimal = crate::shrink::shrink(case, runs_max, fails, on_smaller);
+    (minimal, runs.get())
 }

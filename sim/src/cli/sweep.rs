@@ -69,6 +69,10 @@ fn jobs(arguments: &SweepArgs) -> Result<Vec<(String, u64)>, String> {
 }
 
 pub fn sweep(arguments: &SweepArgs) -> i32 {
+    if let Err(reason) = arguments.bug.defect() {
+        eprintln!("{reason}");
+        return 2;
+    }
     let jobs = match jobs(arguments) {
         Ok(jobs) => jobs,
         Err(reason) => {
@@ -124,6 +128,7 @@ fn run_workers(
             .arg("worker")
             .arg("--out")
             .arg(&arguments.out)
+            .args(arguments.bug.bug.iter().flat_map(|name| ["--bug", name]))
             .args([
                 "--check-budget-secs",
                 &arguments.check.check_budget_secs.to_string(),
@@ -165,7 +170,11 @@ fn run_workers(
                 outcome.report.preset,
                 outcome.report.seed,
                 outcome.report.failed_properties(),
-                replay_line(&outcome.report.preset, outcome.report.seed)
+                replay_line(
+                    &outcome.report.preset,
+                    outcome.report.seed,
+                    outcome.report.defect.as_deref()
+                )
             ));
         }
         progress.set_message(format!("{failed} failed"));
@@ -224,7 +233,7 @@ fn summarize(arguments: &SweepArgs, outcomes: &[Outcome], elapsed: Duration) -> 
                 "preset": report.preset,
                 "seed": report.seed,
                 "properties": report.failed_properties(),
-                "replay": replay_line(&report.preset, report.seed),
+                "replay": replay_line(&report.preset, report.seed, report.defect.as_deref()),
                 "artefacts": outcome.artefacts,
             }));
         }
@@ -289,7 +298,11 @@ pub fn worker(arguments: &WorkerArgs) -> i32 {
         let (Some(preset), Ok(seed)) = (crate::preset::find(name), seed.trim().parse()) else {
             return 2;
         };
-        let case = Case::generate(preset, seed);
+        let mut case = Case::generate(preset, seed);
+        case.defect = match arguments.bug.defect() {
+            Ok(defect) => defect,
+            Err(_) => return 2,
+        };
         let report = run_case(&case, &options);
         let artefacts = match (&arguments.out, report.passed()) {
             (Some(out), false) => artifacts::write(out, &case, &report)

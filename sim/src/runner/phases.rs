@@ -42,6 +42,9 @@ pub fn run_case(case: &Case, options: &RunOptions) -> RunReport {
     #[allow(clippy::disallowed_methods)] // wall time of the run, for the report only
     let started = std::time::Instant::now();
     crate::logging::install();
+    if let Err(reason) = om_server::bug_zoo::plant(case.defect) {
+        panic!("{reason}");
+    }
     let runtime =
         madsim::runtime::Runtime::with_seed_and_config(case.seed, madsim::Config::default());
     // Made out here so that a panic's report still holds what happened before it.
@@ -55,9 +58,11 @@ pub fn run_case(case: &Case, options: &RunOptions) -> RunReport {
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         runtime.block_on(simulate(simulated_case, trace.clone(), recorder.clone()))
     }));
+    om_server::bug_zoo::plant(None).expect("planting nothing always works");
     let mut report = RunReport {
         seed: case.seed,
         preset: case.preset.clone(),
+        defect: case.defect.map(|defect| defect.name().to_string()),
         violations: Vec::new(),
         fingerprint: 0,
         stats: RunStats {

@@ -19,6 +19,9 @@ pub struct RunStats {
 pub struct RunReport {
     pub seed: u64,
     pub preset: String,
+    /// The defect planted for the run (`--bug`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub defect: Option<String>,
     pub violations: Vec<Violation>,
     pub fingerprint: u64,
     pub stats: RunStats,
@@ -46,7 +49,10 @@ impl RunReport {
     }
 }
 
-/// The command that replays one seed of a preset.
-pub fn replay_line(preset: &str, seed: u64) -> String {
-    format!("ci/sim run --scenario {preset} --seed {seed} --trace")
+/// The command that replays one seed of a preset (with its planted defect, if any).
+pub fn replay_line(preset: &str, seed: u64, defect: Option<&str>) -> String {
+    let bug = defect
+        .map(|name| format!(" --bug {name}"))
+        .unwrap_or_default();
+    format!("ci/sim run --scenario {preset} --seed {seed}{bug} --trace")
 }
