@@ -138,8 +138,9 @@ impl<S: Store> Applier<S> {
         self.double_buffer().add(entry).await
     }
 
-    /// Answers a read from applied state (cache over store).
+    /// Answers a read from applied state (cache over store), all of it at one epoch.
     pub fn read(&self, request: &OmRequest) -> Result<OmResult, StoreError> {
+        let _epoch = self.cache.pin();
         om::apply::read(&self.view(), request)
     }
 
@@ -164,13 +165,13 @@ impl<S: Store> Applier<S> {
         let info = image_transaction_info(image)?;
         let previous = self.double_buffer();
         previous.stop().await;
-        let installed = match self.store.import(image) {
+        // Whatever happens, the pipeline restarts on what the store then holds, cache empty.
+        let imported = self.cache.clear_while(|| self.store.import(image));
+        let installed = match imported {
             Ok(()) => self.store.sync().await,
             Err(error) => Err(error),
         };
-        // Whatever happened, restart the pipeline on what the store now holds.
         let held = TransactionInfo::read(&self.store)?;
-        self.cache.clear();
         *lock(&self.last_applied) = held.applied;
         let buffer = DoubleBuffer::start(
             self.store.clone(),
