@@ -2,7 +2,7 @@
 //! -> table cache at the entry's epoch -> double buffer. Reads see the same cache-over-store
 //! view. Snapshots are exported from flushed state and installed by replacing the store.
 
-use crate::double_buffer::{BufferEntry, DoubleBuffer};
+use crate::double_buffer::{BufferEntry, DoubleBuffer, FlushState};
 use crate::error::StoreError;
 use crate::om::{self, OmEntry, OmRequest, OmResult};
 use crate::retry_cache::{self, Caller};
@@ -160,11 +160,16 @@ impl<S: Store> Applier<S> {
 
     /// Replaces the state with `image`, atomically: the double buffer is drained first, the
     /// image is written as one batch and synced, then the cache restarts empty. On failure the
-    /// previous state stays (the store's import is all-or-nothing).
+    /// previous state stays (the store's import is all-or-nothing). After a failed flush it
+    /// changes nothing and returns that failure.
     pub async fn install_image(&self, image: &StoreImage) -> Result<TransactionInfo, StoreError> {
         let info = image_transaction_info(image)?;
         let previous = self.double_buffer();
-        previous.stop().await;
+        if let FlushState::Failed { error, .. } = previous.stop().await {
+            // Fail-stop: a failed flush leaves the pipeline stopped until restart. A fresh
+            // buffer would accept entries again and hide the failure from the node.
+            return Err(error);
+        }
         // Whatever happens, the pipeline restarts on what the store then holds, cache empty.
         let imported = self.cache.clear_while(|| self.store.import(image));
         let installed = match imported {
