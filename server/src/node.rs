@@ -435,7 +435,8 @@ impl<S: Store> OmNode<S> {
         }
     }
 
-    /// Stops serving and stops Raft.
+    /// Stops serving, stops Raft and the flusher, and closes both stores (their files are
+    /// released when it returns: the node may start again in this process at once).
     pub async fn shutdown(&self) {
         let servers = std::mem::take(
             &mut *self
@@ -448,5 +449,8 @@ impl<S: Store> OmNode<S> {
         }
         let _ = self.raft.shutdown().await;
         self.applier.double_buffer().stop().await;
+        // A close that fails leaves nothing to do here: the node is stopping either way.
+        let _ = self.applier.store().close().await;
+        let _ = self.log_store.close().await;
     }
 }

@@ -212,6 +212,7 @@ fn unknown_format_version_is_refused() {
 mod sled {
     use super::*;
     use om_server::store::sled::SledStore;
+    use om_server::store::Store;
 
     fn temp_dir(name: &str) -> std::path::PathBuf {
         let directory = std::env::temp_dir().join(format!("om-test-{name}-{}", std::process::id()));
@@ -232,6 +233,7 @@ mod sled {
                     .unwrap();
             }
             applier.double_buffer().stop().await;
+            applier.store().close().await.unwrap();
         });
         block_on(async {
             let applier = Applier::open(SledStore::open(&directory).unwrap(), 100).unwrap();
@@ -256,10 +258,9 @@ mod sled {
     #[test]
     fn sled_refuses_an_unknown_format_version() {
         let directory = temp_dir("format");
-        SledStore::open(&directory)
-            .unwrap()
-            .write_format_version_for_test(7)
-            .unwrap();
+        let store = SledStore::open(&directory).unwrap();
+        store.write_format_version_for_test(7).unwrap();
+        store.close_blocking().unwrap();
         let refused = SledStore::open(&directory).err();
         assert_eq!(
             refused,

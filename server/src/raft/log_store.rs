@@ -90,6 +90,11 @@ impl<S: Store> LogStore<S> {
         result.map_err(io_error)
     }
 
+    /// Closes the store (`Store::close`): the log's files are released when it returns.
+    pub async fn close(&self) -> Result<(), crate::error::StoreError> {
+        self.store.close().await
+    }
+
     /// Where the state machine publishes its double buffer, whose flushed index bounds purges.
     pub fn flush_handle(&self) -> Arc<Mutex<Option<DoubleBuffer>>> {
         self.flushed.clone()

@@ -90,6 +90,13 @@ pub trait Store: Clone + Send + Sync + 'static {
     /// A barrier: every write that returned before this call is durable when it returns `Ok`.
     fn sync(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Flushes and releases the store's files: once it returns, the same process may open
+    /// them again. Later calls on any clone fail with `StoreError::Closed`; closing twice does
+    /// nothing. (A backend without files has nothing to release.)
+    fn close(&self) -> impl Future<Output = Result<(), StoreError>> + Send {
+        async { Ok(()) }
+    }
+
     /// A consistent copy of `tables`.
     fn export(&self, tables: &[Table]) -> Result<StoreImage, StoreError>;
 
