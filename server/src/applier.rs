@@ -21,6 +21,7 @@ pub struct Applier<S: Store> {
     /// The last entry applied (in the cache, maybe not yet flushed).
     last_applied: Mutex<AppliedMark>,
     /// The greatest leader-stamped time applied: a new leader stamps no earlier than this.
+    /// Flushed with the transaction info, so it survives restarts and travels in snapshots.
     last_time: Mutex<TimeMs>,
 }
 
@@ -37,6 +38,7 @@ impl<S: Store> Applier<S> {
         let info = TransactionInfo::read(&store)?;
         let cache = Arc::new(TableCache::new());
         let applied = info.applied;
+        let time_floor = info.time_floor;
         let buffer = DoubleBuffer::start(store.clone(), cache.clone(), info, unflushed_max);
         Ok(Applier {
             store,
@@ -44,7 +46,7 @@ impl<S: Store> Applier<S> {
             buffer: Mutex::new(buffer),
             unflushed_max,
             last_applied: Mutex::new(applied),
-            last_time: Mutex::new(TimeMs(0)),
+            last_time: Mutex::new(time_floor),
         })
     }
 
@@ -134,6 +136,7 @@ impl<S: Store> Applier<S> {
             applied,
             writes,
             membership,
+            time_floor: self.last_time(),
         };
         self.double_buffer().add(entry).await
     }
@@ -178,6 +181,10 @@ impl<S: Store> Applier<S> {
         };
         let held = TransactionInfo::read(&self.store)?;
         *lock(&self.last_applied) = held.applied;
+        {
+            let mut last_time = lock(&self.last_time);
+            *last_time = (*last_time).max(held.time_floor);
+        }
         let buffer = DoubleBuffer::start(
             self.store.clone(),
             self.cache.clone(),
@@ -207,8 +214,7 @@ impl<S: Store> Applier<S> {
 fn image_transaction_info(image: &StoreImage) -> Result<TransactionInfo, StoreError> {
     let row = (image.rows.iter()).find(|(table, _, _)| *table == Table::TransactionInfo);
     match row {
-        Some((_, _, value)) => bincode::deserialize(value)
-            .map_err(|error| StoreError::Corrupt(format!("snapshot transaction info: {error}"))),
+        Some((_, _, value)) => TransactionInfo::decode(value),
         None => Ok(TransactionInfo::default()),
     }
 }

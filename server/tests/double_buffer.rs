@@ -199,12 +199,12 @@ fn unknown_format_version_is_refused() {
         refused,
         Some(StoreError::UnsupportedFormat {
             found: 99,
-            supported: 1
+            supported: 2
         })
     );
     assert_eq!(
         refused.unwrap().to_string(),
-        "store format version 99 is not supported (this build reads version 1)"
+        "store format version 99 is not supported (this build reads version 2)"
     );
 }
 
@@ -266,7 +266,7 @@ mod sled {
             refused,
             Some(StoreError::UnsupportedFormat {
                 found: 7,
-                supported: 1
+                supported: 2
             })
         );
         let _ = std::fs::remove_dir_all(&directory);

@@ -12,7 +12,7 @@
 //! `close` takes and drops (later calls on any clone fail with `StoreError::Closed`), then it
 //! waits until sled's I/O threads have let go of the data file's lock.
 
-use super::{Rows, Store, StoreImage, Table, TableWrite, FORMAT_VERSION};
+use super::{format_version_readable, Rows, Store, StoreImage, Table, TableWrite, FORMAT_VERSION};
 use crate::error::StoreError;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
@@ -148,25 +148,26 @@ impl SledStore {
 
     fn check_format_version(&self) -> Result<(), StoreError> {
         let stored = self.on_open(|db| db.get(FORMAT_VERSION_ROW).map_err(io_error))?;
-        match stored {
-            Some(bytes) => {
-                let found = u32::from_be_bytes(bytes.as_ref().try_into().map_err(|_| {
-                    StoreError::Corrupt("format version row is not 4 bytes".to_string())
-                })?);
-                if found != FORMAT_VERSION {
-                    return Err(StoreError::UnsupportedFormat {
-                        found,
-                        supported: FORMAT_VERSION,
-                    });
-                }
+        if let Some(bytes) = stored {
+            let found = u32::from_be_bytes(bytes.as_ref().try_into().map_err(|_| {
+                StoreError::Corrupt("format version row is not 4 bytes".to_string())
+            })?);
+            if !format_version_readable(found) {
+                return Err(StoreError::UnsupportedFormat {
+                    found,
+                    supported: FORMAT_VERSION,
+                });
             }
-            None => self.on_open(|db| {
-                db.insert(FORMAT_VERSION_ROW, &FORMAT_VERSION.to_be_bytes())
-                    .map_err(io_error)?;
-                db.flush().map(|_| ()).map_err(io_error)
-            })?,
+            if found == FORMAT_VERSION {
+                return Ok(());
+            }
         }
-        Ok(())
+        // New, or an older format this build reads: from now on it holds this build's.
+        self.on_open(|db| {
+            db.insert(FORMAT_VERSION_ROW, &FORMAT_VERSION.to_be_bytes())
+                .map_err(io_error)?;
+            db.flush().map(|_| ()).map_err(io_error)
+        })
     }
 
     /// Fails with the first error once the store is poisoned.
@@ -386,6 +387,29 @@ mod tests {
                 assert_eq!(clone.sync().await, Err(StoreError::Closed));
                 assert_eq!(clone.close().await, Ok(()), "closing twice does nothing");
             }
+            let _ = std::fs::remove_dir_all(&directory);
+        });
+    }
+
+    #[test]
+    fn a_store_of_the_previous_format_opens_and_is_upgraded() {
+        crate::store::suite::block_on(async {
+            let directory = crate::testing::temp_dir("sled-upgrade");
+            let store = SledStore::open(&directory).unwrap();
+            store.write(&[volume(b"a")]).unwrap();
+            store
+                .write_format_version_for_test(FORMAT_VERSION - 1)
+                .unwrap();
+            store.close().await.unwrap();
+            let reopened = SledStore::open(&directory).unwrap();
+            assert_eq!(
+                reopened.get(Table::Volumes, b"a").unwrap(),
+                Some(b"v".to_vec())
+            );
+            let stored = reopened.on_open(|db| db.get(FORMAT_VERSION_ROW).map_err(io_error));
+            let expected = FORMAT_VERSION.to_be_bytes();
+            assert_eq!(stored.unwrap().as_deref(), Some(&expected[..]), "upgraded");
+            reopened.close().await.unwrap();
             let _ = std::fs::remove_dir_all(&directory);
         });
     }
