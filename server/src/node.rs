@@ -8,6 +8,7 @@ use crate::error::{OmError, StoreError};
 use crate::om::{OmRequest, OmResult};
 use crate::raft::log_store::LogStore;
 use crate::raft::network::{on_peer_request, PeerNetwork, PeerRequest, PeerResponse};
+use crate::raft::snapshot_transfer::SnapshotAssembly;
 use crate::raft::state_machine::{Released, StateMachine, StateMachineConfig};
 use crate::raft::{NodeAddress, NodeId, Raft, RaftRequest};
 use crate::retry_cache::Caller;
@@ -120,6 +121,8 @@ pub struct OmNode<S: Store> {
     log_store: LogStore<S>,
     /// Says when openraft's state-machine worker has quit (shutdown waits for it).
     state_machine_released: Released,
+    /// The chunks of a snapshot a leader is sending this node.
+    snapshot_assembly: SnapshotAssembly,
     servers: Mutex<Vec<ServerHandle>>,
     /// A follower's connection to the leader for read indexes (FIFO lock: one call at a time).
     read_index_client: tokio::sync::Mutex<Option<RpcClient<PeerRequest, PeerResponse>>>,
@@ -172,6 +175,7 @@ impl<S: Store> OmNode<S> {
             applier,
             log_store,
             state_machine_released,
+            snapshot_assembly: SnapshotAssembly::new(),
             servers: Mutex::new(Vec::new()),
             read_index_client: tokio::sync::Mutex::new(None),
         });
@@ -211,7 +215,7 @@ impl<S: Store> OmNode<S> {
     }
 
     async fn on_peer_request(&self, request: PeerRequest) -> PeerResponse {
-        on_peer_request(&self.raft, request).await
+        on_peer_request(&self.raft, &self.snapshot_assembly, request).await
     }
 
     /// Forms the group (once, on one node): `members` become the voters.
