@@ -265,7 +265,7 @@ impl PeerConnection {
         loop {
             let end = (offset + chunk_bytes).min(data.len());
             let chunk = SnapshotChunk {
-                vote: vote.clone(),
+                vote,
                 meta: meta.clone(),
                 offset: offset as u64,
                 total_bytes,

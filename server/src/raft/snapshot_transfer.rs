@@ -42,7 +42,7 @@ pub fn chunk_bytes_max(
     let empty = RequestEnvelope {
         call_id: u64::MAX,
         request: PeerRequest::SnapshotChunk(SnapshotChunk {
-            vote: vote.clone(),
+            vote: *vote,
             meta: meta.clone(),
             offset: u64::MAX,
             total_bytes: u64::MAX,
