@@ -2,7 +2,7 @@
 //! -> table cache at the entry's epoch -> double buffer. Reads see the same cache-over-store
 //! view. Snapshots are exported from flushed state and installed by replacing the store.
 
-use crate::double_buffer::{BufferEntry, DoubleBuffer};
+use crate::double_buffer::{BufferEntry, DoubleBuffer, FlushState};
 use crate::error::StoreError;
 use crate::om::{self, OmEntry, OmRequest, OmResult};
 use crate::retry_cache::{self, Caller};
@@ -21,6 +21,7 @@ pub struct Applier<S: Store> {
     /// The last entry applied (in the cache, maybe not yet flushed).
     last_applied: Mutex<AppliedMark>,
     /// The greatest leader-stamped time applied: a new leader stamps no earlier than this.
+    /// Flushed with the transaction info, so it survives restarts and travels in snapshots.
     last_time: Mutex<TimeMs>,
 }
 
@@ -37,6 +38,7 @@ impl<S: Store> Applier<S> {
         let info = TransactionInfo::read(&store)?;
         let cache = Arc::new(TableCache::new());
         let applied = info.applied;
+        let time_floor = info.time_floor;
         let buffer = DoubleBuffer::start(store.clone(), cache.clone(), info, unflushed_max);
         Ok(Applier {
             store,
@@ -44,7 +46,7 @@ impl<S: Store> Applier<S> {
             buffer: Mutex::new(buffer),
             unflushed_max,
             last_applied: Mutex::new(applied),
-            last_time: Mutex::new(TimeMs(0)),
+            last_time: Mutex::new(time_floor),
         })
     }
 
@@ -140,12 +142,14 @@ impl<S: Store> Applier<S> {
             applied,
             writes,
             membership,
+            time_floor: self.last_time(),
         };
         self.double_buffer().add(entry).await
     }
 
-    /// Answers a read from applied state (cache over store).
+    /// Answers a read from applied state (cache over store), all of it at one epoch.
     pub fn read(&self, request: &OmRequest) -> Result<OmResult, StoreError> {
+        let _epoch = self.cache.pin();
         om::apply::read(&self.view(), request)
     }
 
@@ -172,19 +176,28 @@ impl<S: Store> Applier<S> {
 
     /// Replaces the state with `image`, atomically: the double buffer is drained first, the
     /// image is written as one batch and synced, then the cache restarts empty. On failure the
-    /// previous state stays (the store's import is all-or-nothing).
+    /// previous state stays (the store's import is all-or-nothing). After a failed flush it
+    /// changes nothing and returns that failure.
     pub async fn install_image(&self, image: &StoreImage) -> Result<TransactionInfo, StoreError> {
         let info = image_transaction_info(image)?;
         let previous = self.double_buffer();
-        previous.stop().await;
-        let installed = match self.store.import(image) {
+        if let FlushState::Failed { error, .. } = previous.stop().await {
+            // Fail-stop: a failed flush leaves the pipeline stopped until restart. A fresh
+            // buffer would accept entries again and hide the failure from the node.
+            return Err(error);
+        }
+        // Whatever happens, the pipeline restarts on what the store then holds, cache empty.
+        let imported = self.cache.clear_while(|| self.store.import(image));
+        let installed = match imported {
             Ok(()) => self.store.sync().await,
             Err(error) => Err(error),
         };
-        // Whatever happened, restart the pipeline on what the store now holds.
         let held = TransactionInfo::read(&self.store)?;
-        self.cache.clear();
         *lock(&self.last_applied) = held.applied;
+        {
+            let mut last_time = lock(&self.last_time);
+            *last_time = (*last_time).max(held.time_floor);
+        }
         let buffer = DoubleBuffer::start(
             self.store.clone(),
             self.cache.clone(),
@@ -214,8 +227,7 @@ impl<S: Store> Applier<S> {
 fn image_transaction_info(image: &StoreImage) -> Result<TransactionInfo, StoreError> {
     let row = (image.rows.iter()).find(|(table, _, _)| *table == Table::TransactionInfo);
     match row {
-        Some((_, _, value)) => bincode::deserialize(value)
-            .map_err(|error| StoreError::Corrupt(format!("snapshot transaction info: {error}"))),
+        Some((_, _, value)) => TransactionInfo::decode(value),
         None => Ok(TransactionInfo::default()),
     }
 }

@@ -11,7 +11,7 @@ use crate::error::StoreError;
 use crate::store::{Store, TableWrite};
 use crate::table_cache::TableCache;
 use crate::transaction_info::TransactionInfo;
-use crate::types::{AppliedMark, LogIndex};
+use crate::types::{AppliedMark, LogIndex, TimeMs};
 use crate::watch::Watch;
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::{Notify, Semaphore};
@@ -23,6 +23,8 @@ pub struct BufferEntry {
     pub writes: Vec<TableWrite>,
     /// The membership this entry installed, if it is a membership entry (opaque bytes).
     pub membership: Option<Vec<u8>>,
+    /// The greatest leader-stamped time applied up to this entry (`TransactionInfo`'s).
+    pub time_floor: TimeMs,
 }
 
 /// What the flusher has done so far.
@@ -242,6 +244,7 @@ impl<S: Store> Flusher<S> {
         let info = TransactionInfo {
             applied: last_entry.applied,
             membership,
+            time_floor: last_entry.time_floor.max(self.last.time_floor),
         };
         let mut batch: Vec<TableWrite> = ready
             .iter()

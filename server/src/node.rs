@@ -8,7 +8,8 @@ use crate::error::{OmError, StoreError};
 use crate::om::{OmRequest, OmResult};
 use crate::raft::log_store::LogStore;
 use crate::raft::network::{on_peer_request, PeerNetwork, PeerRequest, PeerResponse};
-use crate::raft::state_machine::{StateMachine, StateMachineConfig};
+use crate::raft::snapshot_transfer::SnapshotAssembly;
+use crate::raft::state_machine::{Released, StateMachine, StateMachineConfig};
 use crate::raft::{NodeAddress, NodeId, Raft, RaftRequest};
 use crate::retry_cache::Caller;
 use crate::store::Store;
@@ -124,6 +125,10 @@ pub struct OmNode<S: Store> {
     applier: Arc<Applier<S>>,
     /// Shares the sticky failure of the adapter Raft writes its log through.
     log_store: LogStore<S>,
+    /// Says when openraft's state-machine worker has quit (shutdown waits for it).
+    state_machine_released: Released,
+    /// The chunks of a snapshot a leader is sending this node.
+    snapshot_assembly: SnapshotAssembly,
     servers: Mutex<Vec<ServerHandle>>,
     /// A follower's connection to the leader for read indexes (FIFO lock: one call at a time).
     read_index_client: tokio::sync::Mutex<Option<RpcClient<PeerRequest, PeerResponse>>>,
@@ -159,6 +164,7 @@ impl<S: Store> OmNode<S> {
             state_machine_config,
             log_store.flush_handle(),
         );
+        let state_machine_released = state_machine.released();
         let network = PeerNetwork::new(config.transport.clone());
         let raft = Raft::new(
             config.node_id,
@@ -174,6 +180,8 @@ impl<S: Store> OmNode<S> {
             raft,
             applier,
             log_store,
+            state_machine_released,
+            snapshot_assembly: SnapshotAssembly::new(),
             servers: Mutex::new(Vec::new()),
             read_index_client: tokio::sync::Mutex::new(None),
         });
@@ -213,7 +221,7 @@ impl<S: Store> OmNode<S> {
     }
 
     async fn on_peer_request(&self, request: PeerRequest) -> PeerResponse {
-        on_peer_request(&self.raft, request).await
+        on_peer_request(&self.raft, &self.snapshot_assembly, request).await
     }
 
     /// Forms the group (once, on one node): `members` become the voters.
@@ -457,7 +465,8 @@ impl<S: Store> OmNode<S> {
         }
     }
 
-    /// Stops serving and stops Raft.
+    /// Stops serving, stops Raft and the flusher, and closes both stores (their files are
+    /// released when it returns: the node may start again in this process at once).
     pub async fn shutdown(&self) {
         let servers = std::mem::take(
             &mut *self
@@ -469,6 +478,12 @@ impl<S: Store> OmNode<S> {
             server.shutdown().await;
         }
         let _ = self.raft.shutdown().await;
+        // openraft's shutdown does not wait for its state-machine worker, which quits after
+        // the command in hand: an apply still running would add to a stopped buffer.
+        self.state_machine_released.wait().await;
         self.applier.double_buffer().stop().await;
+        // A close that fails leaves nothing to do here: the node is stopping either way.
+        let _ = self.applier.store().close().await;
+        let _ = self.log_store.close().await;
     }
 }

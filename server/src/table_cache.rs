@@ -3,13 +3,21 @@
 //! Reads consult the cache first and the store on a miss; a delete is a tombstone that hides
 //! the stored row. After a batch is durable the double buffer evicts every entry whose epoch
 //! is at or below the flushed index: a row overwritten by a later entry stays.
+//!
+//! A read that looks at the cache and then at the store must see one applied state. It pins
+//! the epoch (`pin`) for its whole duration: `put` and `clear` wait until no pin is held. That
+//! is enough, and cheaper than also locking out the flusher: while no entry newer than the
+//! cache's is applied, the flusher can only copy into the store rows the cache already holds
+//! (and evict them after), which changes no answer. Without the pin, a store read could show
+//! a flushed entry that was applied after the cache lookup, while the cache lookup still showed
+//! rows that entry overwrote: a state that never existed.
 
 use crate::error::StoreError;
 use crate::om::MetadataView;
 use crate::store::{Rows, Store, Table, TableWrite};
 use crate::types::LogIndex;
 use std::collections::BTreeMap;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 type Row = (Table, Vec<u8>);
 
@@ -39,6 +47,13 @@ struct Entries {
 #[derive(Default)]
 pub struct TableCache {
     entries: Mutex<Entries>,
+    /// Readers share it while they read; a new epoch (`put`, `clear`) takes it exclusively.
+    epoch: RwLock<()>,
+}
+
+/// Held by a read: no entry is applied to the cache, nor the cache cleared, until it drops.
+pub struct EpochPin<'a> {
+    _shared: RwLockReadGuard<'a, ()>,
 }
 
 impl TableCache {
@@ -52,8 +67,25 @@ impl TableCache {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    fn advance(&self) -> RwLockWriteGuard<'_, ()> {
+        self.epoch
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Pins the current epoch for a read over cache and store (see the module comment). Never
+    /// hold it across an apply on the same thread: `put` would wait for it forever.
+    pub fn pin(&self) -> EpochPin<'_> {
+        let shared = self
+            .epoch
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        EpochPin { _shared: shared }
+    }
+
     /// Records the writes of the entry at `epoch`. Epochs arrive in increasing order.
     pub fn put(&self, epoch: LogIndex, writes: &[TableWrite]) {
+        let _advance = self.advance();
         let mut entries = self.lock();
         if let Some((&last, _)) = entries.by_epoch.last_key_value() {
             assert!(
@@ -122,7 +154,16 @@ impl TableCache {
 
     /// Drops everything (the store was replaced by a snapshot).
     pub fn clear(&self) {
+        self.clear_while(|| ());
+    }
+
+    /// Runs `replace` (which replaces the store under the cache) and drops everything, with no
+    /// read in between: none sees the old cache over the new store.
+    pub fn clear_while<T>(&self, replace: impl FnOnce() -> T) -> T {
+        let _advance = self.advance();
+        let replaced = replace();
         *self.lock() = Entries::default();
+        replaced
     }
 
     pub fn len(&self) -> usize {

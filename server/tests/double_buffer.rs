@@ -199,12 +199,12 @@ fn unknown_format_version_is_refused() {
         refused,
         Some(StoreError::UnsupportedFormat {
             found: 99,
-            supported: 1
+            supported: 2
         })
     );
     assert_eq!(
         refused.unwrap().to_string(),
-        "store format version 99 is not supported (this build reads version 1)"
+        "store format version 99 is not supported (this build reads version 2)"
     );
 }
 
@@ -212,6 +212,7 @@ fn unknown_format_version_is_refused() {
 mod sled {
     use super::*;
     use om_server::store::sled::SledStore;
+    use om_server::store::Store;
 
     fn temp_dir(name: &str) -> std::path::PathBuf {
         let directory = std::env::temp_dir().join(format!("om-test-{name}-{}", std::process::id()));
@@ -232,6 +233,7 @@ mod sled {
                     .unwrap();
             }
             applier.double_buffer().stop().await;
+            applier.store().close().await.unwrap();
         });
         block_on(async {
             let applier = Applier::open(SledStore::open(&directory).unwrap(), 100).unwrap();
@@ -256,16 +258,15 @@ mod sled {
     #[test]
     fn sled_refuses_an_unknown_format_version() {
         let directory = temp_dir("format");
-        SledStore::open(&directory)
-            .unwrap()
-            .write_format_version_for_test(7)
-            .unwrap();
+        let store = SledStore::open(&directory).unwrap();
+        store.write_format_version_for_test(7).unwrap();
+        store.close_blocking().unwrap();
         let refused = SledStore::open(&directory).err();
         assert_eq!(
             refused,
             Some(StoreError::UnsupportedFormat {
                 found: 7,
-                supported: 1
+                supported: 2
             })
         );
         let _ = std::fs::remove_dir_all(&directory);

@@ -27,7 +27,9 @@ const VOTE_ROW: &[u8] = b"vote";
 const COMMITTED_ROW: &[u8] = b"committed";
 const PURGED_ROW: &[u8] = b"purged";
 
-/// Reads log rows in bounded pages.
+/// Entries one `limited_get_log_entries` call returns at most: bounds what replication reads
+/// (and sends) at once. `try_get_log_entries` is never bounded: openraft applies the whole
+/// range it asks for.
 const LOG_READ_ENTRIES_MAX: usize = 4096;
 
 #[derive(Clone)]
@@ -88,6 +90,11 @@ impl<S: Store> LogStore<S> {
         result.map_err(io_error)
     }
 
+    /// Closes the store (`Store::close`): the log's files are released when it returns.
+    pub async fn close(&self) -> Result<(), crate::error::StoreError> {
+        self.store.close().await
+    }
+
     /// Where the state machine publishes its double buffer, whose flushed index bounds purges.
     pub fn flush_handle(&self) -> Arc<Mutex<Option<DoubleBuffer>>> {
         self.flushed.clone()
@@ -143,20 +150,50 @@ impl<S: Store> LogStore<S> {
     }
 }
 
-impl<S: Store> RaftLogReader<OmRaftConfig> for LogStore<S> {
-    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
-        &mut self,
-        range: RB,
-    ) -> Result<Vec<Entry>, io::Error> {
+impl<S: Store> LogStore<S> {
+    /// The entries of `range` the log holds, at most `limit`, checked to be contiguous.
+    fn read_entries(&self, range: impl RangeBounds<u64>, limit: usize) -> io::Result<Vec<Entry>> {
         let start = range.start_bound().map(|index| row(*index));
         let end = range.end_bound().map(|index| row(*index));
         let start = start.as_ref().map(|key| key.as_slice());
         let end = end.as_ref().map(|key| key.as_slice());
         let rows = self
             .store
-            .scan(Table::RaftLog, start, end, LOG_READ_ENTRIES_MAX)
+            .scan(Table::RaftLog, start, end, limit)
             .map_err(io_error)?;
-        rows.iter().map(|(_, value)| decode(value)).collect()
+        let entries: Vec<Entry> = rows
+            .iter()
+            .map(|(_, value)| decode(value))
+            .collect::<io::Result<_>>()?;
+        // A hole inside the range is a storage contract violation, never a short read.
+        for (before, after) in entries.iter().zip(entries.iter().skip(1)) {
+            if after.log_id.index != before.log_id.index + 1 {
+                return Err(io_error(format!(
+                    "the raft log has a hole between entries {} and {}",
+                    before.log_id.index, after.log_id.index
+                )));
+            }
+        }
+        Ok(entries)
+    }
+}
+
+impl<S: Store> RaftLogReader<OmRaftConfig> for LogStore<S> {
+    /// The whole range: openraft's apply path reports every entry of it applied.
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<Entry>, io::Error> {
+        self.read_entries(range, usize::MAX)
+    }
+
+    /// A bounded prefix of `start..end`, for replication (never empty when the range is not).
+    async fn limited_get_log_entries(
+        &mut self,
+        start: u64,
+        end: u64,
+    ) -> Result<Vec<Entry>, io::Error> {
+        self.read_entries(start..end, LOG_READ_ENTRIES_MAX)
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote>, io::Error> {

@@ -1,10 +1,11 @@
 //! Replication with openraft: the type configuration and the adapters that connect openraft
-//! to our storage (`log_store`), state machine (`state_machine`), network (`network`) and
-//! runtime (`async_runtime`, `watch_channel`).
+//! to our storage (`log_store`), state machine (`state_machine`), network (`network`, with
+//! `snapshot_transfer`) and runtime (`async_runtime`, `watch_channel`).
 
 pub mod async_runtime;
 pub mod log_store;
 pub mod network;
+pub mod snapshot_transfer;
 pub mod state_machine;
 pub mod watch_channel;
 

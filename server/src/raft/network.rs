@@ -1,6 +1,8 @@
 //! Raft traffic between OM nodes over our framed RPC transport (`transport/`): one client per
-//! target node, every call bounded by openraft's time-to-live.
+//! target node, every call bounded by openraft's time-to-live. Snapshots travel in chunks
+//! (`snapshot_transfer`), each chunk a call of its own.
 
+use super::snapshot_transfer::{chunk_bytes_max, ChunkReceived, SnapshotAssembly, SnapshotChunk};
 use super::{NodeAddress, NodeId, OmRaftConfig, Raft, Snapshot, SnapshotMeta, Vote};
 use crate::store::Store;
 use crate::transport::{RpcClient, TransportError, TransportLimits};
@@ -22,6 +24,7 @@ pub enum PeerRequest {
     AppendEntries(AppendEntriesRequest<OmRaftConfig>),
     Vote(VoteRequest<OmRaftConfig>),
     PreVote(VoteRequest<OmRaftConfig>),
+    /// A whole snapshot in one frame (what earlier builds send; still served).
     InstallSnapshot {
         vote: Vote,
         meta: SnapshotMeta,
@@ -29,6 +32,8 @@ pub enum PeerRequest {
     },
     /// A follower serving a LINEARIZABLE read asks the leader for a read index (ReadIndex).
     ReadIndex,
+    /// One piece of a snapshot; the last one installs it (answered with `InstallSnapshot`).
+    SnapshotChunk(SnapshotChunk),
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -44,10 +49,18 @@ pub enum PeerResponse {
     },
     /// The receiving node could not handle it (shutting down, fatal error).
     Refused(String),
+    /// A snapshot chunk that is not the last was stored: this many bytes are in hand.
+    SnapshotChunkStored {
+        received_bytes: u64,
+    },
 }
 
-/// Serves peer requests with the local Raft instance.
-pub async fn on_peer_request<S: Store>(raft: &Raft<S>, request: PeerRequest) -> PeerResponse {
+/// Serves peer requests with the local Raft instance; `snapshots` reassembles chunked ones.
+pub async fn on_peer_request<S: Store>(
+    raft: &Raft<S>,
+    snapshots: &SnapshotAssembly,
+    request: PeerRequest,
+) -> PeerResponse {
     let refused = |error: &dyn std::fmt::Display| PeerResponse::Refused(error.to_string());
     match request {
         PeerRequest::AppendEntries(rpc) => raft
@@ -84,6 +97,16 @@ pub async fn on_peer_request<S: Store>(raft: &Raft<S>, request: PeerRequest) -> 
             let installed = raft.install_full_snapshot(vote, snapshot).await;
             installed.map_or_else(|e| refused(&e), PeerResponse::InstallSnapshot)
         }
+        PeerRequest::SnapshotChunk(chunk) => match snapshots.receive(chunk) {
+            Ok(ChunkReceived::Stored { received_bytes }) => {
+                PeerResponse::SnapshotChunkStored { received_bytes }
+            }
+            Ok(ChunkReceived::Complete { vote, snapshot }) => {
+                let installed = raft.install_full_snapshot(vote, snapshot).await;
+                installed.map_or_else(|e| refused(&e), PeerResponse::InstallSnapshot)
+            }
+            Err(reason) => PeerResponse::Refused(reason),
+        },
     }
 }
 
@@ -127,6 +150,7 @@ impl PeerNetwork {
 
 pub struct PeerConnection {
     target: NodeId,
+    frame_bytes_max: usize,
     /// `None` when the peer's address does not parse (it stays unreachable).
     client: Option<RpcClient<PeerRequest, PeerResponse>>,
 }
@@ -138,6 +162,7 @@ impl RaftNetworkFactory<OmRaftConfig> for PeerNetwork {
         let address: Option<SocketAddr> = node.raft_address.parse().ok();
         PeerConnection {
             target,
+            frame_bytes_max: self.limits.frame_bytes_max,
             client: address.map(|address| RpcClient::new(address, &self.limits)),
         }
     }
@@ -220,30 +245,75 @@ impl RaftNetworkV2<OmRaftConfig> for PeerConnection {
         &mut self,
         vote: Vote,
         snapshot: Snapshot,
-        _cancel: impl Future<Output = ReplicationClosed> + Send + 'static,
+        cancel: impl Future<Output = ReplicationClosed> + Send + 'static,
         option: RPCOption,
     ) -> Result<SnapshotResponse<OmRaftConfig>, StreamingError<OmRaftConfig>> {
-        let request = PeerRequest::InstallSnapshot {
-            vote,
-            meta: snapshot.meta,
-            data: snapshot.snapshot.into_inner(),
-        };
-        let response = self
-            .call(request, &option)
-            .await
-            .map_err(|error| match error {
-                RPCError::Unreachable(unreachable) => StreamingError::Unreachable(unreachable),
-                RPCError::Network(network) => StreamingError::Network(network),
-                RPCError::Timeout(timeout) => StreamingError::Timeout(timeout),
-                RPCError::RemoteError(remote) => {
-                    StreamingError::Unreachable(Unreachable::new(&remote))
-                }
+        let send = self.send_snapshot(vote, snapshot, &option);
+        tokio::select! {
+            biased;
+            closed = cancel => Err(StreamingError::Closed(closed)),
+            sent = send => sent,
+        }
+    }
+}
+
+fn streaming(error: RPCError<OmRaftConfig>) -> StreamingError<OmRaftConfig> {
+    match error {
+        RPCError::Unreachable(unreachable) => StreamingError::Unreachable(unreachable),
+        RPCError::Network(network) => StreamingError::Network(network),
+        RPCError::Timeout(timeout) => StreamingError::Timeout(timeout),
+        RPCError::RemoteError(remote) => StreamingError::Unreachable(Unreachable::new(&remote)),
+    }
+}
+
+fn streaming_network(reason: String) -> StreamingError<OmRaftConfig> {
+    StreamingError::Network(NetworkError::new(&io::Error::other(reason)))
+}
+
+impl PeerConnection {
+    /// Sends `snapshot` chunk by chunk, each call within the option's time-to-live.
+    async fn send_snapshot(
+        &mut self,
+        vote: Vote,
+        snapshot: Snapshot,
+        option: &RPCOption,
+    ) -> Result<SnapshotResponse<OmRaftConfig>, StreamingError<OmRaftConfig>> {
+        let Snapshot { meta, snapshot } = snapshot;
+        let data = snapshot.into_inner();
+        let preferred = option.snapshot_chunk_size();
+        let chunk_bytes = chunk_bytes_max(&vote, &meta, self.frame_bytes_max, preferred)
+            .ok_or_else(|| {
+                streaming_network(format!(
+                    "a snapshot chunk does not fit a frame of {} bytes",
+                    self.frame_bytes_max
+                ))
             })?;
-        match response {
-            PeerResponse::InstallSnapshot(response) => Ok(response),
-            other => Err(StreamingError::Network(NetworkError::new(
-                &io::Error::other(format!("unexpected answer {other:?}")),
-            ))),
+        let total_bytes = data.len() as u64;
+        let mut offset = 0;
+        loop {
+            let end = (offset + chunk_bytes).min(data.len());
+            let chunk = SnapshotChunk {
+                vote,
+                meta: meta.clone(),
+                offset: offset as u64,
+                total_bytes,
+                data: data[offset..end].to_vec(),
+            };
+            let last = end == data.len();
+            let answer = self.call(PeerRequest::SnapshotChunk(chunk), option).await;
+            match answer.map_err(streaming)? {
+                PeerResponse::InstallSnapshot(response) if last => return Ok(response),
+                PeerResponse::SnapshotChunkStored { received_bytes }
+                    if !last && received_bytes == end as u64 =>
+                {
+                    offset = end;
+                }
+                other => {
+                    return Err(streaming_network(format!(
+                        "unexpected answer to snapshot bytes {offset}..{end}: {other:?}"
+                    )))
+                }
+            }
         }
     }
 }

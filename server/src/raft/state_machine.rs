@@ -14,6 +14,7 @@ use crate::om::OmEntry;
 use crate::store::{Store, StoreImage};
 use crate::transaction_info::TransactionInfo;
 use crate::types::{AppliedMark, LogIndex, Term};
+use crate::watch::Watch;
 use futures_util::TryStreamExt;
 use openraft::storage::{EntryResponder, RaftSnapshotBuilder, RaftStateMachine};
 use openraft::{EntryPayload, OptionalSend};
@@ -31,7 +32,30 @@ pub struct StateMachineConfig {
 /// A snapshot's metadata and bytes.
 type StoredSnapshot = (SnapshotMeta, Vec<u8>);
 
+/// Shared by every clone of a state machine; dropped with the last one, it says so.
+struct Holders {
+    released: Watch<bool>,
+}
+
+impl Drop for Holders {
+    fn drop(&mut self) {
+        self.released.send(true);
+    }
+}
+
+/// Resolves once no one holds the state machine any more: openraft's state-machine worker
+/// (and any snapshot build it spawned) has quit, so no apply can come after.
+#[derive(Clone)]
+pub struct Released(Watch<bool>);
+
+impl Released {
+    pub async fn wait(&self) {
+        self.0.wait_for(|released| *released).await;
+    }
+}
+
 pub struct StateMachine<S: Store> {
+    holders: Arc<Holders>,
     applier: Arc<Applier<S>>,
     config: StateMachineConfig,
     /// Shared with the log store, which must not purge past the flushed index.
@@ -43,6 +67,7 @@ pub struct StateMachine<S: Store> {
 impl<S: Store> Clone for StateMachine<S> {
     fn clone(&self) -> Self {
         StateMachine {
+            holders: self.holders.clone(),
             applier: self.applier.clone(),
             config: self.config,
             log_flushes: self.log_flushes.clone(),
@@ -85,11 +110,20 @@ impl<S: Store> StateMachine<S> {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(applier.double_buffer());
         StateMachine {
+            holders: Arc::new(Holders {
+                released: Watch::new(false),
+            }),
             applier,
             config,
             log_flushes,
             current: Arc::new(Mutex::new(None)),
         }
+    }
+
+    /// Resolves once this state machine and every clone of it are dropped. Take it before
+    /// handing the state machine to openraft.
+    pub fn released(&self) -> Released {
+        Released(self.holders.released.clone())
     }
 
     pub fn applier(&self) -> &Arc<Applier<S>> {

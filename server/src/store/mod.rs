@@ -17,8 +17,17 @@ use serde::{Deserialize, Serialize};
 use std::future::Future;
 use std::ops::Bound;
 
-/// The on-disk format this build writes and reads. Bump on any incompatible change.
-pub const FORMAT_VERSION: u32 = 1;
+/// The on-disk format this build writes. Bump on any incompatible change.
+/// 2: the transaction-info record carries the leader's time floor.
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The oldest format this build still reads (a store opened at it is upgraded on open).
+pub const FORMAT_VERSION_OLDEST_READ: u32 = 1;
+
+/// Whether this build reads stores written in `version`.
+pub fn format_version_readable(version: u32) -> bool {
+    (FORMAT_VERSION_OLDEST_READ..=FORMAT_VERSION).contains(&version)
+}
 
 /// Which of a node's two stores. Ozone keeps the Raft log (`ozone.om.ratis.storage.dir`) and
 /// the OM DB (`ozone.om.db.dirs`) apart: each has its own files and its own sync, so a sync of
@@ -89,6 +98,13 @@ pub trait Store: Clone + Send + Sync + 'static {
 
     /// A barrier: every write that returned before this call is durable when it returns `Ok`.
     fn sync(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Flushes and releases the store's files: once it returns, the same process may open
+    /// them again. Later calls on any clone fail with `StoreError::Closed`; closing twice does
+    /// nothing. (A backend without files has nothing to release.)
+    fn close(&self) -> impl Future<Output = Result<(), StoreError>> + Send {
+        async { Ok(()) }
+    }
 
     /// A consistent copy of `tables`.
     fn export(&self, tables: &[Table]) -> Result<StoreImage, StoreError>;

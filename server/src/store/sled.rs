@@ -6,18 +6,34 @@
 //! The first failed write or sync poisons the store until it is opened again: after a failed
 //! fsync nobody knows what reached the disk (Linux may have dropped the dirty pages), so every
 //! later write and sync fails with the first error and the node stops (fail-stop).
+//!
+//! `close` releases the files before it returns, so the same process can open the directory
+//! again at once (a node restart, a test's reopen): every clone shares one sled handle, which
+//! `close` takes and drops (later calls on any clone fail with `StoreError::Closed`), then it
+//! waits until sled's I/O threads have let go of the data file's lock.
 
-use super::{Rows, Store, StoreImage, Table, TableWrite, FORMAT_VERSION};
+use super::{format_version_readable, Rows, Store, StoreImage, Table, TableWrite, FORMAT_VERSION};
 use crate::error::StoreError;
 use std::ops::Bound;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
 const FORMAT_VERSION_ROW: &[u8] = b"\0format_version";
 
+/// The file sled locks, inside the store's directory.
+const LOCKED_FILE: &str = "db";
+
+/// How long `close` waits for sled's I/O threads to release the lock (they finish writes
+/// already handed to them; in practice within milliseconds), and how often it looks.
+const RELEASE_WAIT_MAX: Duration = Duration::from_secs(10);
+const RELEASE_POLL: Duration = Duration::from_millis(1);
+
 #[derive(Clone)]
 pub struct SledStore {
-    tree: sled::Db,
+    /// The one sled handle of this opening, shared by every clone; `None` once closed.
+    tree: Arc<RwLock<Option<sled::Db>>>,
+    directory: PathBuf,
     /// Writers share it exclusively, `export` shared: an export never sees half a batch
     /// sequence interleaved with its own pass over the tables.
     export_guard: Arc<RwLock<()>>,
@@ -46,33 +62,60 @@ fn row_bound(table: Table, bound: Bound<&[u8]>, start: bool) -> Bound<Vec<u8>> {
     }
 }
 
-/// Waiting for a just-closed store's file lock: at most this many steps of `LOCK_WAIT_STEP`.
-const LOCK_WAIT_ATTEMPTS_MAX: u32 = 100;
-const LOCK_WAIT_STEP: std::time::Duration = std::time::Duration::from_millis(20);
+/// Runs `operation` on the open handle; `Closed` after `close`.
+fn on_open<T>(
+    tree: &RwLock<Option<sled::Db>>,
+    operation: impl FnOnce(&sled::Db) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    match &*tree.read().unwrap_or_else(|e| e.into_inner()) {
+        Some(db) => operation(db),
+        None => Err(StoreError::Closed),
+    }
+}
 
-/// sled reports a held lock as an `Other` I/O error whose text carries the OS's WouldBlock.
-fn is_lock_busy(error: &sled::Error) -> bool {
-    matches!(error, sled::Error::Io(io)
-        if io.to_string().contains("could not acquire lock") && io.to_string().contains("WouldBlock"))
+/// Waits (bounded) until no one holds the lock on `file`: sled's I/O threads keep the data
+/// file open for writes handed to them before the last handle dropped.
+fn wait_released(file: &Path) -> Result<(), StoreError> {
+    let opened = std::fs::OpenOptions::new().read(true).open(file);
+    let file_handle = match opened {
+        Ok(handle) => handle,
+        // Nothing to release: sled never created it.
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(error) => return Err(StoreError::Io(format!("close: {error}"))),
+    };
+    let mut waited = Duration::ZERO;
+    loop {
+        match file_handle.try_lock() {
+            Ok(()) => {
+                let _ = file_handle.unlock();
+                return Ok(());
+            }
+            Err(std::fs::TryLockError::WouldBlock) if waited < RELEASE_WAIT_MAX => {
+                std::thread::sleep(RELEASE_POLL);
+                waited += RELEASE_POLL;
+            }
+            Err(error) => {
+                return Err(StoreError::Io(format!(
+                    "close: sled still holds {}: {error}",
+                    file.display()
+                )))
+            }
+        }
+    }
 }
 
 impl SledStore {
     /// Opens (or creates) the store in `directory`; refuses an unknown format version.
     pub fn open(directory: &Path) -> Result<SledStore, StoreError> {
-        // A store closed a moment ago in this process (a node restart, a test's reopen) may
-        // still hold its file lock while sled's I/O threads let go of it: wait for it, bounded.
-        let mut attempts = 0;
-        let tree = loop {
-            match Self::open_tree(directory) {
-                Err(error) if is_lock_busy(&error) && attempts < LOCK_WAIT_ATTEMPTS_MAX => {
-                    attempts += 1;
-                    std::thread::sleep(LOCK_WAIT_STEP);
-                }
-                opened => break opened.map_err(io_error)?,
-            }
-        };
+        // No background flusher thread: durability is our explicit `sync`.
+        let tree = sled::Config::new()
+            .path(directory)
+            .flush_every_ms(None)
+            .open()
+            .map_err(io_error)?;
         let store = SledStore {
-            tree,
+            tree: Arc::new(RwLock::new(Some(tree))),
+            directory: directory.to_path_buf(),
             export_guard: Arc::new(RwLock::new(())),
             poison: Arc::new(Mutex::new(None)),
         };
@@ -80,35 +123,51 @@ impl SledStore {
         Ok(store)
     }
 
-    fn open_tree(directory: &Path) -> sled::Result<sled::Db> {
-        // No background flusher thread: durability is our explicit `sync`.
-        sled::Config::new()
-            .path(directory)
-            .flush_every_ms(None)
-            .open()
+    /// `Store::close` for callers outside async code; blocks the calling thread.
+    pub fn close_blocking(&self) -> Result<(), StoreError> {
+        let poisoned = self.check_poison().is_err();
+        let taken = self.tree.write().unwrap_or_else(|e| e.into_inner()).take();
+        let Some(db) = taken else {
+            return Ok(());
+        };
+        let flushed = match poisoned {
+            true => Ok(()),
+            false => db.flush().map(|_| ()).map_err(io_error),
+        };
+        drop(db);
+        wait_released(&self.directory.join(LOCKED_FILE))?;
+        flushed
+    }
+
+    fn on_open<T>(
+        &self,
+        operation: impl FnOnce(&sled::Db) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        on_open(&self.tree, operation)
     }
 
     fn check_format_version(&self) -> Result<(), StoreError> {
-        match self.tree.get(FORMAT_VERSION_ROW).map_err(io_error)? {
-            Some(bytes) => {
-                let found = u32::from_be_bytes(bytes.as_ref().try_into().map_err(|_| {
-                    StoreError::Corrupt("format version row is not 4 bytes".to_string())
-                })?);
-                if found != FORMAT_VERSION {
-                    return Err(StoreError::UnsupportedFormat {
-                        found,
-                        supported: FORMAT_VERSION,
-                    });
-                }
+        let stored = self.on_open(|db| db.get(FORMAT_VERSION_ROW).map_err(io_error))?;
+        if let Some(bytes) = stored {
+            let found = u32::from_be_bytes(bytes.as_ref().try_into().map_err(|_| {
+                StoreError::Corrupt("format version row is not 4 bytes".to_string())
+            })?);
+            if !format_version_readable(found) {
+                return Err(StoreError::UnsupportedFormat {
+                    found,
+                    supported: FORMAT_VERSION,
+                });
             }
-            None => {
-                self.tree
-                    .insert(FORMAT_VERSION_ROW, &FORMAT_VERSION.to_be_bytes())
-                    .map_err(io_error)?;
-                self.tree.flush().map_err(io_error)?;
+            if found == FORMAT_VERSION {
+                return Ok(());
             }
         }
-        Ok(())
+        // New, or an older format this build reads: from now on it holds this build's.
+        self.on_open(|db| {
+            db.insert(FORMAT_VERSION_ROW, &FORMAT_VERSION.to_be_bytes())
+                .map_err(io_error)?;
+            db.flush().map(|_| ()).map_err(io_error)
+        })
     }
 
     /// Fails with the first error once the store is poisoned.
@@ -141,22 +200,24 @@ impl SledStore {
                 None => sled_batch.remove(key),
             }
         }
-        self.record(self.tree.apply_batch(sled_batch).map_err(io_error))
+        let applied = self.on_open(|db| db.apply_batch(sled_batch).map_err(io_error));
+        self.record(applied)
     }
 
     /// Overwrites the format version (tests of the refusal path).
     #[doc(hidden)]
     pub fn write_format_version_for_test(&self, version: u32) -> Result<(), StoreError> {
-        self.tree
-            .insert(FORMAT_VERSION_ROW, &version.to_be_bytes())
-            .map_err(io_error)?;
-        self.tree.flush().map(|_| ()).map_err(io_error)
+        self.on_open(|db| {
+            db.insert(FORMAT_VERSION_ROW, &version.to_be_bytes())
+                .map_err(io_error)?;
+            db.flush().map(|_| ()).map_err(io_error)
+        })
     }
 }
 
 impl Store for SledStore {
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        let value = self.tree.get(row(table, key)).map_err(io_error)?;
+        let value = self.on_open(|db| db.get(row(table, key)).map_err(io_error))?;
         Ok(value.map(|value| value.to_vec()))
     }
 
@@ -168,12 +229,14 @@ impl Store for SledStore {
         limit: usize,
     ) -> Result<Rows, StoreError> {
         let range = (row_bound(table, start, true), row_bound(table, end, false));
-        let mut rows = Vec::new();
-        for item in self.tree.range(range).take(limit) {
-            let (key, value) = item.map_err(io_error)?;
-            rows.push((key[1..].to_vec(), value.to_vec()));
-        }
-        Ok(rows)
+        self.on_open(|db| {
+            let mut rows = Vec::new();
+            for item in db.range(range).take(limit) {
+                let (key, value) = item.map_err(io_error)?;
+                rows.push((key[1..].to_vec(), value.to_vec()));
+            }
+            Ok(rows)
+        })
     }
 
     fn write(&self, batch: &[TableWrite]) -> Result<(), StoreError> {
@@ -185,10 +248,23 @@ impl Store for SledStore {
         self.check_poison()?;
         // fsync blocks: keep it off the async workers.
         let tree = self.tree.clone();
-        let flushed = tokio::task::spawn_blocking(move || tree.flush())
+        let flushed = tokio::task::spawn_blocking(move || {
+            on_open(&tree, |db| db.flush().map(|_| ()).map_err(io_error))
+        })
+        .await
+        .map_err(|error| StoreError::Io(format!("sync task failed: {error}")));
+        self.record(flushed.and_then(|flushed| flushed))
+    }
+
+    /// Flushes (unless poisoned), drops sled's handle for every clone and waits until its
+    /// files are released: when it returns, the directory can be opened again.
+    async fn close(&self) -> Result<(), StoreError> {
+        // It waits for calls in flight (a sync's fsync) and for sled's threads: off the workers.
+        let store = self.clone();
+        let closed = tokio::task::spawn_blocking(move || store.close_blocking());
+        closed
             .await
-            .map_err(|error| StoreError::Io(format!("sync task failed: {error}")));
-        self.record(flushed.and_then(|flushed| flushed.map(|_| ()).map_err(io_error)))
+            .map_err(|error| StoreError::Io(format!("close task failed: {error}")))?
     }
 
     fn export(&self, tables: &[Table]) -> Result<StoreImage, StoreError> {
@@ -279,12 +355,61 @@ mod tests {
                 Some(b"v".to_vec())
             );
             assert_eq!(store.get(Table::Volumes, b"b").unwrap(), None);
-            drop(store);
+            store.close().await.unwrap();
 
             let reopened = SledStore::open(&directory).unwrap();
             reopened.write(&[volume(b"b")]).unwrap();
             reopened.sync().await.unwrap();
-            drop(reopened);
+            reopened.close().await.unwrap();
+            let _ = std::fs::remove_dir_all(&directory);
+        });
+    }
+
+    #[test]
+    fn a_closed_store_reopens_at_once_every_time() {
+        crate::store::suite::block_on(async {
+            let directory = crate::testing::temp_dir("sled-reopen");
+            for round in 0..200u32 {
+                let store = SledStore::open(&directory).unwrap();
+                let clone = store.clone();
+                if round > 0 {
+                    let previous = (round - 1).to_be_bytes();
+                    assert_eq!(
+                        clone.get(Table::Volumes, &previous).unwrap(),
+                        Some(b"v".to_vec())
+                    );
+                }
+                store.write(&[volume(&round.to_be_bytes())]).unwrap();
+                clone.sync().await.unwrap();
+                store.close().await.unwrap();
+                // Every clone is closed with it: none keeps sled's handle (and its lock) alive.
+                assert_eq!(clone.get(Table::Volumes, b"a"), Err(StoreError::Closed));
+                assert_eq!(clone.sync().await, Err(StoreError::Closed));
+                assert_eq!(clone.close().await, Ok(()), "closing twice does nothing");
+            }
+            let _ = std::fs::remove_dir_all(&directory);
+        });
+    }
+
+    #[test]
+    fn a_store_of_the_previous_format_opens_and_is_upgraded() {
+        crate::store::suite::block_on(async {
+            let directory = crate::testing::temp_dir("sled-upgrade");
+            let store = SledStore::open(&directory).unwrap();
+            store.write(&[volume(b"a")]).unwrap();
+            store
+                .write_format_version_for_test(FORMAT_VERSION - 1)
+                .unwrap();
+            store.close().await.unwrap();
+            let reopened = SledStore::open(&directory).unwrap();
+            assert_eq!(
+                reopened.get(Table::Volumes, b"a").unwrap(),
+                Some(b"v".to_vec())
+            );
+            let stored = reopened.on_open(|db| db.get(FORMAT_VERSION_ROW).map_err(io_error));
+            let expected = FORMAT_VERSION.to_be_bytes();
+            assert_eq!(stored.unwrap().as_deref(), Some(&expected[..]), "upgraded");
+            reopened.close().await.unwrap();
             let _ = std::fs::remove_dir_all(&directory);
         });
     }

@@ -504,7 +504,9 @@ mod sled_backend {
         }
         fn reopen(&mut self, _crash: CrashMode) {
             // A real process cannot crash here: close cleanly, which keeps any prefix.
-            self.stores = None;
+            for store in self.stores.take().expect("open") {
+                store.close_blocking().expect("close");
+            }
             self.stores = Some(open(&self.directory));
         }
         fn simulates_crashes(&self) -> bool {

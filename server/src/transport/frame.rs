@@ -93,6 +93,15 @@ pub fn encode_frame<Message: Serialize>(
     Ok(frame)
 }
 
+/// The payload bytes `message` takes in a frame (version byte included): what a sender
+/// checks against `frame_bytes_max` to size a message that must fit one frame.
+pub fn payload_bytes<Message: Serialize>(message: &Message) -> Result<usize, FrameError> {
+    let body = bincode_options()
+        .serialized_size(message)
+        .map_err(|error| FrameError::Malformed(error.to_string()))?;
+    Ok(VERSION_BYTES + body as usize)
+}
+
 /// The payload length a header announces, checked against the limit before anything is read.
 pub fn decode_frame_header(
     header: [u8; FRAME_HEADER_BYTES],

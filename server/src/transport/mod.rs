@@ -17,8 +17,8 @@ mod frame;
 mod tcp;
 
 pub use frame::{
-    decode_frame_header, decode_frame_payload, encode_frame, read_frame, write_frame, FrameError,
-    FRAME_HEADER_BYTES, PROTOCOL_VERSION,
+    decode_frame_header, decode_frame_payload, encode_frame, payload_bytes, read_frame,
+    write_frame, FrameError, FRAME_HEADER_BYTES, PROTOCOL_VERSION,
 };
 pub use tcp::{RpcClient, RpcHandler, RpcServer, ServerHandle};
 
@@ -27,8 +27,8 @@ use std::fmt;
 use std::io;
 use std::time::Duration;
 
-/// Largest frame payload (version byte + message). A Raft snapshot travels as one frame, so
-/// this is generous; it bounds what a peer can make us buffer per connection.
+/// Largest frame payload (version byte + message). It bounds what a peer can make us buffer
+/// per connection; a Raft snapshot larger than this travels in chunks.
 pub const FRAME_BYTES_MAX: usize = 64 * 1024 * 1024;
 
 /// Connections one server serves at once; more are closed on accept.

@@ -4,7 +4,7 @@
 
 use super::TailLoss;
 use crate::error::StoreError;
-use crate::store::{StoreImage, Table, TableWrite, FORMAT_VERSION};
+use crate::store::{format_version_readable, StoreImage, Table, TableWrite, FORMAT_VERSION};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -65,7 +65,7 @@ fn decode_record(journal: &[u8], offset: usize) -> Option<(Record, usize)> {
 
 fn check_header(record: &Record) -> Result<(), StoreError> {
     match record {
-        Record::Header { format_version } if *format_version == FORMAT_VERSION => Ok(()),
+        Record::Header { format_version } if format_version_readable(*format_version) => Ok(()),
         Record::Header { format_version } => Err(StoreError::UnsupportedFormat {
             found: *format_version,
             supported: FORMAT_VERSION,
