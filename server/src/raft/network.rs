@@ -102,6 +102,9 @@ pub async fn on_peer_request<S: Store>(
                 PeerResponse::SnapshotChunkStored { received_bytes }
             }
             Ok(ChunkReceived::Complete { vote, snapshot }) => {
+                if let Some(response) = snapshot_already_held(raft, &vote, &snapshot.meta).await {
+                    return response;
+                }
                 let installed = raft.install_full_snapshot(vote, snapshot).await;
                 installed.map_or_else(|e| refused(&e), PeerResponse::InstallSnapshot)
             }
