@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Defect {
-    /// The log store acknowledges an append before its sync.
+    /// The log store acknowledges an append without syncing it (a later vote or truncation
+    /// syncs it).
     AckBeforeLogSync,
     /// The vote is written without a sync.
     VoteWithoutSync,

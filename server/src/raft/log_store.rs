@@ -265,13 +265,14 @@ impl<S: Store> RaftLogStorage<OmRaftConfig> for LogStore<S> {
             })
             .collect();
         if crate::bug_zoo::planted(crate::bug_zoo::Defect::AckBeforeLogSync) {
+            // Written to the page cache and acknowledged; a later vote or truncation syncs it.
             let written = self.mutate(async { self.store.write(&batch) }).await;
-            let failed = written.is_err();
+            let failed = written
+                .as_ref()
+                .err()
+                .map(|error| io::Error::new(error.kind(), error.to_string()));
             callback.io_completed(written);
-            if !failed {
-                self.write_synced(&[]).await?;
-            }
-            return Ok(());
+            return failed.map_or(Ok(()), Err);
         }
         let synced = self.write_synced(&batch).await;
         let failed = synced
