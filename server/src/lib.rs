@@ -6,6 +6,7 @@ pub mod applier;
 pub mod buggify;
 pub mod client;
 pub mod clock;
+pub mod config;
 pub mod double_buffer;
 pub mod error;
 pub mod limits;
