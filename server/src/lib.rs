@@ -2,6 +2,7 @@
 //! with Raft. The core is sans-I/O: `om::apply` is a pure function of (state, entry); storage
 //! sits behind the `store::Store` trait.
 
+pub mod admin;
 pub mod applier;
 pub mod buggify;
 pub mod client;
