@@ -316,7 +316,7 @@ async fn bad_input_is_refused_clearly_and_changes_nothing() {
         (
             &["sh", "volume", "info", "o3://cluster1:9862/vol"],
             2,
-            "USAGE_ERROR",
+            "USAGE_ERROR: `o3://cluster1:9862/vol`: `cluster1` is a service id",
         ),
         (
             &["sh", "volume", "info", "o3://cluster1/nothere"],
