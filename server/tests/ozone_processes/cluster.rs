@@ -5,7 +5,8 @@ use om_server::transport::{RpcClient, TransportLimits};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 pub const BINARY: &str = env!("CARGO_BIN_EXE_ozone");
 
