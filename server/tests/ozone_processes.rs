@@ -391,3 +391,131 @@ async fn bad_input_is_refused_clearly_and_changes_nothing() {
     assert_every_node_holds(&cluster, "after", &["after".to_string()]).await;
     drop(silent);
 }
+
+fn names(listed_json: &str) -> Vec<String> {
+    let records: Vec<serde_json::Value> = serde_json::from_str(listed_json).unwrap();
+    records
+        .iter()
+        .map(|record| record["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_shell_verb_pages_and_the_admin_transfers_leadership() {
+    let _serial = SERIAL.lock().await;
+    let mut cluster = Cluster::new("verbs");
+    cluster.start_all();
+    let leader = cluster.leader().await;
+    let file = cluster.directory.join("content.txt");
+    std::fs::write(&file, b"abc").unwrap();
+    let file = path_text(&file);
+    cluster.cli_ok(&["sh", "volume", "create", "/vol", "--user", "alice"]);
+    cluster.cli_ok(&[
+        "sh", "volume", "update", "/vol", "--user", "bob", "--quota", "1MB",
+    ]);
+    let volume: serde_json::Value =
+        serde_json::from_str(&cluster.cli_ok(&["sh", "volume", "info", "/vol"])).unwrap();
+    assert_eq!(
+        (volume["owner"].as_str(), volume["quota_bytes"].as_u64()),
+        (Some("bob"), Some(1 << 20))
+    );
+    cluster.cli_ok(&[
+        "sh",
+        "bucket",
+        "create",
+        "/vol/bucket",
+        "--namespace-quota",
+        "10",
+    ]);
+    cluster.cli_ok(&[
+        "sh",
+        "bucket",
+        "update",
+        "/vol/bucket",
+        "--versioning",
+        "true",
+    ]);
+    let bucket: serde_json::Value =
+        serde_json::from_str(&cluster.cli_ok(&["sh", "bucket", "info", "/vol/bucket"])).unwrap();
+    assert_eq!(
+        (
+            bucket["versioning"].as_bool(),
+            bucket["quota_namespace"].as_u64()
+        ),
+        (Some(true), Some(10))
+    );
+    for key in ["k1", "k2", "k3", "k4", "k5"] {
+        let uri = format!("o3://cluster1/vol/bucket/{key}");
+        cluster.cli_ok(&["sh", "key", "put", &uri, &file, "--meta", "team=blue"]);
+    }
+    let key: serde_json::Value =
+        serde_json::from_str(&cluster.cli_ok(&["sh", "key", "get", "/vol/bucket/k1"])).unwrap();
+    assert_eq!(key["size"].as_u64(), Some(3));
+    assert_eq!(key["metadata"]["team"].as_str(), Some("blue"));
+    let sha256_of_abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+    assert_eq!(key["metadata"]["sha256"].as_str(), Some(sha256_of_abc));
+    cluster.cli_ok(&["sh", "key", "rename", "/vol/bucket", "k1", "k0"]);
+    cluster.cli_ok(&["sh", "key", "delete", "/vol/bucket/k5"]);
+    // Two entries per call: the CLI pages through the list and honours --start and --length.
+    let paged = ["--conf", "ozone.om.server.list.max.size=2", "--json"];
+    let list = |extra: &[&str]| {
+        let arguments: Vec<&str> = ["sh", "key", "list", "/vol/bucket"]
+            .iter()
+            .chain(extra)
+            .chain(&paged)
+            .copied()
+            .collect();
+        names(&cluster.cli_ok(&arguments))
+    };
+    assert_eq!(list(&[]), ["k0", "k2", "k3", "k4"]);
+    assert_eq!(list(&["--start", "k0", "--length", "2"]), ["k2", "k3"]);
+    let table = cluster.cli_ok(&["sh", "key", "list", "/vol/bucket"]);
+    assert!(table.starts_with("KEY") && table.contains("k4"), "{table}");
+    assert_refused(
+        &cluster.cli(&["sh", "bucket", "delete", "/vol/bucket"]),
+        1,
+        "BUCKET_NOT_EMPTY",
+    );
+    for key in ["k0", "k2", "k3", "k4"] {
+        cluster.cli_ok(&["sh", "key", "delete", &format!("/vol/bucket/{key}")]);
+    }
+    cluster.cli_ok(&["sh", "bucket", "delete", "/vol/bucket"]);
+    cluster.cli_ok(&["sh", "volume", "delete", "/vol"]);
+    assert_eq!(
+        names(&cluster.cli_ok(&["sh", "volume", "list", "--json"])),
+        Vec::<String>::new()
+    );
+
+    // Roles as the CLI prints them, then a transfer to a follower.
+    let roles: Vec<serde_json::Value> = serde_json::from_str(&cluster.cli_ok(&[
+        "admin",
+        "om",
+        "roles",
+        "--service-id",
+        "cluster1",
+        "--json",
+    ]))
+    .unwrap();
+    let role_names: Vec<&str> = roles
+        .iter()
+        .map(|role| role["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        role_names.iter().filter(|role| **role == "LEADER").count(),
+        1,
+        "{roles:?}"
+    );
+    assert_eq!(roles[leader]["role"].as_str(), Some("LEADER"));
+    let target = (leader + 1) % 3;
+    let name = cluster.nodes[target].name.clone();
+    cluster.cli_ok(&[
+        "admin",
+        "om",
+        "transfer",
+        "--service-id",
+        "cluster1",
+        "-n",
+        &name,
+    ]);
+    assert_eq!(cluster.leader().await, target, "leadership moved to {name}");
+}
