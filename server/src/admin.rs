@@ -73,9 +73,10 @@ pub struct NodeRole {
     pub role: Role,
     pub term: u64,
     pub leader: Option<NodeId>,
-    /// Index of the last applied entry (0 before any).
+    /// OM index (Raft index + 1, as `raft::state_machine::om_index`) of the last applied
+    /// entry; 0 before any.
     pub applied_index: u64,
-    /// Index the double buffer has made durable in the tables.
+    /// OM index the double buffer has made durable in the tables (≤ `applied_index`).
     pub flushed_index: u64,
 }
 
@@ -113,7 +114,9 @@ pub fn role_of<S: Store>(node: &OmNode<S>) -> NodeRole {
         role,
         term: metrics.current_term,
         leader: metrics.current_leader,
-        applied_index: metrics.last_applied.map_or(0, |log_id| log_id.index),
+        applied_index: metrics.last_applied.map_or(0, |log_id| {
+            crate::raft::state_machine::om_index(log_id.index).0
+        }),
         flushed_index: node.applier().double_buffer().flushed_index().0,
     }
 }

@@ -8,7 +8,8 @@ use openraft::error::{NetworkError, RPCError, ReplicationClosed, StreamingError,
 use openraft::network::v2::RaftNetworkV2;
 use openraft::network::{RPCOption, RaftNetworkFactory};
 use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse,
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, TransferLeaderRequest,
+    TransferLeaderResponse, VoteRequest, VoteResponse,
 };
 use serde::{Deserialize, Serialize};
 use std::future::Future;
@@ -29,6 +30,8 @@ pub enum PeerRequest {
     },
     /// A follower serving a LINEARIZABLE read asks the leader for a read index (ReadIndex).
     ReadIndex,
+    /// The leader hands leadership to the receiver (`ozone admin om transfer`).
+    TransferLeader(TransferLeaderRequest<OmRaftConfig>),
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -42,6 +45,7 @@ pub enum PeerResponse {
         read_log_id: super::LogId,
         applied: Option<super::LogId>,
     },
+    TransferLeader(TransferLeaderResponse<OmRaftConfig>),
     /// The receiving node could not handle it (shutting down, fatal error).
     Refused(String),
 }
@@ -73,6 +77,10 @@ pub async fn on_peer_request<S: Store>(raft: &Raft<S>, request: PeerRequest) -> 
             },
             Err(error) => refused(&error),
         },
+        PeerRequest::TransferLeader(rpc) => raft
+            .handle_transfer_leader(rpc)
+            .await
+            .map_or_else(|e| refused(&e), PeerResponse::TransferLeader),
         PeerRequest::InstallSnapshot { vote, meta, data } => {
             let snapshot = Snapshot {
                 meta,
@@ -184,6 +192,19 @@ impl RaftNetworkV2<OmRaftConfig> for PeerConnection {
     ) -> Result<VoteResponse<OmRaftConfig>, RPCError<OmRaftConfig>> {
         match self.call(PeerRequest::PreVote(rpc), &option).await? {
             PeerResponse::Vote(response) => Ok(response),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Without it the target never hears of a transfer: a random node wins the election
+    /// after the old leader's lease ends.
+    async fn transfer_leader(
+        &mut self,
+        rpc: TransferLeaderRequest<OmRaftConfig>,
+        option: RPCOption,
+    ) -> Result<TransferLeaderResponse<OmRaftConfig>, RPCError<OmRaftConfig>> {
+        match self.call(PeerRequest::TransferLeader(rpc), &option).await? {
+            PeerResponse::TransferLeader(response) => Ok(response),
             other => Err(unexpected(other)),
         }
     }

@@ -141,11 +141,11 @@ impl Cluster {
         child.wait().unwrap();
     }
 
-    /// SIGTERM and the exit status (the daemon must stop cleanly, bounded).
-    pub fn terminate(&mut self, node: usize) -> std::process::ExitStatus {
+    /// `signal` (SIGTERM, SIGINT) and the exit status (the daemon must stop, bounded).
+    pub fn terminate(&mut self, node: usize, signal: i32) -> std::process::ExitStatus {
         let mut child = self.nodes[node].child.take().expect("running");
         // SAFETY: kill(2) on a child this test started and has not reaped.
-        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        unsafe { libc::kill(child.id() as i32, signal) };
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Some(status) = child.try_wait().unwrap() {
@@ -153,7 +153,7 @@ impl Cluster {
             }
             assert!(
                 Instant::now() < deadline,
-                "{} ignored SIGTERM",
+                "{} ignored signal {signal}",
                 self.nodes[node].name
             );
             std::thread::sleep(Duration::from_millis(20));

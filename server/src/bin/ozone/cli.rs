@@ -19,6 +19,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run an Ozone Manager daemon (or prepare its directories with --init).
+    #[command(long_about = DAEMON_HELP)]
     Om(crate::daemon::OmArgs),
     /// Volume, bucket and key operations (`ozone sh volume create o3://cluster1/vol`).
     #[command(after_help = EXIT_CODES_HELP)]
@@ -27,6 +28,17 @@ pub enum Command {
     #[command(after_help = EXIT_CODES_HELP)]
     Admin(crate::admin::AdminArgs),
 }
+
+const DAEMON_HELP: &str = "Run an Ozone Manager daemon of the service in ozone-site.xml.
+
+Before the first start, `ozone om --init` creates the node's directories (ozone.om.db.dirs and \
+ozone.om.ratis.storage.dir, else under ozone.metadata.dirs) and records the service id, node id \
+and Raft node number in <db dir>/om/current/VERSION; it refuses a directory initialised before \
+(OM_ALREADY_INITIALIZED). A start without that file, or with one naming another node, is refused \
+(OM_NOT_INITIALIZED). On its first start each node proposes the configured members as the \
+group. SIGTERM or SIGINT flushes the double buffer and exits 0; a node that stops itself on a \
+storage failure exits 1. Logs go to stderr, filtered by RUST_LOG (default info), each line \
+prefixed with the node id.";
 
 /// Where the configuration comes from: `--config FILE`, else `$OZONE_CONF_DIR/ozone-site.xml`,
 /// else `./ozone-site.xml`; then every `--conf KEY=VALUE` in order.
