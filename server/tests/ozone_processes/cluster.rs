@@ -249,12 +249,18 @@ async fn role_of(address: SocketAddr) -> Option<NodeRole> {
 }
 
 impl Drop for Cluster {
+    /// Stops what is still running; the directory (data and logs) stays only after a failure.
     fn drop(&mut self) {
         for node in &mut self.nodes {
             if let Some(mut child) = node.child.take() {
                 let _ = child.kill();
                 let _ = child.wait();
             }
+        }
+        if std::thread::panicking() {
+            eprintln!("data and logs kept in {}", self.directory.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.directory);
         }
     }
 }
