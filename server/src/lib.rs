@@ -2,11 +2,13 @@
 //! with Raft. The core is sans-I/O: `om::apply` is a pure function of (state, entry); storage
 //! sits behind the `store::Store` trait.
 
+pub mod admin;
 pub mod applier;
 pub mod bug_zoo;
 pub mod buggify;
 pub mod client;
 pub mod clock;
+pub mod config;
 pub mod double_buffer;
 pub mod error;
 pub mod limits;

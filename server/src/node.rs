@@ -2,6 +2,7 @@
 //! (clients and peers), plus the leader's side of a request: readiness, the time stamp, and
 //! the answer when this node is not the leader.
 
+use crate::admin::ClientMessage;
 use crate::applier::Applier;
 use crate::double_buffer::FlushState;
 use crate::error::{OmError, StoreError};
@@ -204,9 +205,9 @@ impl<S: Store> OmNode<S> {
         let client_server = bind(client_address).await?;
         let raft_server = bind(raft_address).await?;
         let node = self.clone();
-        let clients = client_server.serve(Arc::new(move |request: ClientRequest| {
+        let clients = client_server.serve(Arc::new(move |message: ClientMessage| {
             let node = node.clone();
-            async move { node.on_client_request(request).await }
+            async move { crate::admin::on_client_message(&node, message).await }
         }));
         let node = self.clone();
         let peers = raft_server.serve(Arc::new(move |request: PeerRequest| {

@@ -5,6 +5,7 @@ mod failover;
 
 pub use failover::FailoverPolicy;
 
+use crate::admin::{ClientAnswer, ClientMessage};
 use crate::error::OmError;
 use crate::node::ClientRequest;
 use crate::om::{OmRequest, OmResult};
@@ -36,7 +37,7 @@ impl std::fmt::Display for Unavailable {
 pub struct OmClient {
     id: ClientId,
     next_call: u64,
-    nodes: Vec<(NodeId, RpcClient<ClientRequest, OmResult>)>,
+    nodes: Vec<(NodeId, RpcClient<ClientMessage, ClientAnswer>)>,
     policy: FailoverPolicy,
     /// Index into `nodes` of the node believed to lead.
     leader: usize,
@@ -108,12 +109,12 @@ impl OmClient {
         caller: Caller,
         request: OmRequest,
     ) -> Result<OmResult, Unavailable> {
-        let message = ClientRequest { caller, request };
+        let message = ClientMessage::Om(ClientRequest { caller, request });
         let mut failover = Failover::new(self.policy, self.nodes.len(), self.leader);
         loop {
             let (target, client) = &mut self.nodes[failover.current()];
             let target = *target;
-            let answer = client.call(&message, self.policy.call_timeout).await;
+            let answer = om_answer(client.call(&message, self.policy.call_timeout).await);
             let next = match answer {
                 Ok(Err(OmError::NotLeader { leader_id, .. })) => {
                     let hinted = leader_id
@@ -141,6 +142,16 @@ impl OmClient {
                 Next::GiveUp(unavailable) => return Err(unavailable),
             }
         }
+    }
+}
+
+/// The OM answer in a client-port answer; an admin answer to an OM call is out of step.
+fn om_answer(answer: Result<ClientAnswer, TransportError>) -> Result<OmResult, TransportError> {
+    match answer? {
+        ClientAnswer::Om(result) => Ok(result),
+        ClientAnswer::Admin(_) => Err(TransportError::Frame(
+            crate::transport::FrameError::Malformed("an admin answer to an OM call".to_string()),
+        )),
     }
 }
 

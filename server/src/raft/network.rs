@@ -10,7 +10,8 @@ use openraft::error::{NetworkError, RPCError, ReplicationClosed, StreamingError,
 use openraft::network::v2::RaftNetworkV2;
 use openraft::network::{RPCOption, RaftNetworkFactory};
 use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse,
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, TransferLeaderRequest,
+    TransferLeaderResponse, VoteRequest, VoteResponse,
 };
 use serde::{Deserialize, Serialize};
 use std::future::Future;
@@ -34,6 +35,8 @@ pub enum PeerRequest {
     ReadIndex,
     /// One piece of a snapshot; the last one installs it (answered with `InstallSnapshot`).
     SnapshotChunk(SnapshotChunk),
+    /// The leader hands leadership to the receiver (`ozone admin om transfer`).
+    TransferLeader(TransferLeaderRequest<OmRaftConfig>),
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -47,6 +50,7 @@ pub enum PeerResponse {
         read_log_id: super::LogId,
         applied: Option<super::LogId>,
     },
+    TransferLeader(TransferLeaderResponse<OmRaftConfig>),
     /// The receiving node could not handle it (shutting down, fatal error).
     Refused(String),
     /// A snapshot chunk that is not the last was stored: this many bytes are in hand.
@@ -86,6 +90,10 @@ pub async fn on_peer_request<S: Store>(
             },
             Err(error) => refused(&error),
         },
+        PeerRequest::TransferLeader(rpc) => raft
+            .handle_transfer_leader(rpc)
+            .await
+            .map_or_else(|e| refused(&e), PeerResponse::TransferLeader),
         PeerRequest::InstallSnapshot { vote, meta, data } => {
             if let Some(response) = snapshot_already_held(raft, &vote, &meta).await {
                 return response;
@@ -240,6 +248,19 @@ impl RaftNetworkV2<OmRaftConfig> for PeerConnection {
     ) -> Result<VoteResponse<OmRaftConfig>, RPCError<OmRaftConfig>> {
         match self.call(PeerRequest::PreVote(rpc), &option).await? {
             PeerResponse::Vote(response) => Ok(response),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Without it the target never hears of a transfer: a random node wins the election
+    /// after the old leader's lease ends.
+    async fn transfer_leader(
+        &mut self,
+        rpc: TransferLeaderRequest<OmRaftConfig>,
+        option: RPCOption,
+    ) -> Result<TransferLeaderResponse<OmRaftConfig>, RPCError<OmRaftConfig>> {
+        match self.call(PeerRequest::TransferLeader(rpc), &option).await? {
+            PeerResponse::TransferLeader(response) => Ok(response),
             other => Err(unexpected(other)),
         }
     }
