@@ -26,7 +26,8 @@ use tracing_subscriber::util::SubscriberInitExt;
 #[derive(Default)]
 struct Capture {
     trace: Option<Trace>,
-    names: BTreeMap<madsim::task::NodeId, String>,
+    /// madsim's node id (as text: the type exists only under `--cfg madsim`) -> name.
+    names: BTreeMap<String, String>,
 }
 
 thread_local! {
@@ -53,8 +54,8 @@ impl Drop for CaptureGuard {
 }
 
 /// Names the simulated host `id` in log lines and trace lines of this run.
-pub fn name_node(id: madsim::task::NodeId, name: &str) {
-    CAPTURE.with(|capture| capture.borrow_mut().names.insert(id, name.to_string()));
+pub fn name_node(id: impl std::fmt::Display, name: &str) {
+    CAPTURE.with(|capture| (capture.borrow_mut().names).insert(id.to_string(), name.to_string()));
 }
 
 /// The simulated time and the name of the node running the current task, inside a simulation.
@@ -62,7 +63,7 @@ fn whereabouts() -> Option<(std::time::Duration, String)> {
     #[cfg(madsim)]
     {
         let time = madsim::time::TimeHandle::try_current()?.elapsed();
-        let node = madsim::plugin::node();
+        let node = madsim::plugin::node().to_string();
         let name = CAPTURE.with(|capture| capture.borrow().names.get(&node).cloned());
         Some((time, name.unwrap_or_else(|| format!("node{node}"))))
     }
