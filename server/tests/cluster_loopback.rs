@@ -56,8 +56,9 @@ fn client(members: &[Member]) -> OmClient {
         .iter()
         .map(|member| (member.id, member.address.client_address.parse().unwrap()))
         .collect();
+    // 30 s of refused connections: an election on a loaded 2-core machine took over 10 s.
     let policy = FailoverPolicy {
-        attempts_max: 200,
+        attempts_max: 600,
         wait_between_retries: Duration::from_millis(50),
         call_timeout: Duration::from_secs(2),
     };

@@ -267,6 +267,15 @@ async fn simulate(case: Case, trace: Trace, recorder: Recorder) -> Simulated {
             format!("boot failures: {failures:?}"),
         ));
     }
+    // Dropping the runtime leaves tasks that wait on each other alive (about 5 MB a run, which
+    // a worker running hundreds of seeds cannot afford): killing every host drops them.
+    let handle = madsim::runtime::Handle::current();
+    for id in cluster.ids() {
+        cluster.kill(id, CrashMode::ProcessCrash);
+    }
+    for host in &hosts {
+        handle.kill(host.id());
+    }
     Simulated {
         history: recorder.history(),
         read_back_from,
