@@ -275,11 +275,24 @@ pub fn for_each_seed<F: std::future::Future<Output = ()> + 'static>(
     }
 }
 
-/// The seeds a scenario runs: `OM_SIM_SEED` (the replay line sets it) or the given defaults.
+/// The seeds a scenario runs: `OM_SIM_SEED` (the replay line sets it); else madsim's
+/// conventions, `MADSIM_TEST_SEED` (first seed) and `MADSIM_TEST_NUM` (how many, default 1;
+/// alone it counts from the first default seed); else the given defaults.
 pub fn seeds(defaults: &[u64]) -> Vec<u64> {
-    #[allow(clippy::disallowed_methods)] // the test entry point reads the replay seed, nothing else
-    let replay = std::env::var("OM_SIM_SEED")
-        .ok()
-        .and_then(|seed| seed.parse().ok());
-    replay.map_or_else(|| defaults.to_vec(), |seed| vec![seed])
+    #[allow(clippy::disallowed_methods)] // the test entry point reads its seeds, nothing else
+    let number = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .and_then(|value| value.trim().parse::<u64>().ok())
+    };
+    if let Some(seed) = number("OM_SIM_SEED") {
+        return vec![seed];
+    }
+    match (number("MADSIM_TEST_SEED"), number("MADSIM_TEST_NUM")) {
+        (None, None) => defaults.to_vec(),
+        (first, count) => {
+            let first = first.or(defaults.first().copied()).unwrap_or(1);
+            (first..first.saturating_add(count.unwrap_or(1).max(1))).collect()
+        }
+    }
 }
