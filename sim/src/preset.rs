@@ -120,8 +120,16 @@ pub const PRESETS: &[Preset] = &[
     Preset {
         name: "leader-ready",
         provokes: "a new leader serving before it applied its term's first entry: leader kills \
-                   and isolations with reads right after the election",
-        kinds: &[K::PowerLossDrop, K::Isolate, K::FromPeers, K::Pause],
+                   and isolations with reads right after the election; slow disks widen the \
+                   window before the new term's first entry is committed",
+        kinds: &[
+            K::PowerLossDrop,
+            K::ProcessCrash,
+            K::Isolate,
+            K::FromPeers,
+            K::Pause,
+            K::SlowDisk,
+        ],
         reads: Reads::Either,
         small_snapshots: false,
         small_unflushed: false,
