@@ -1,7 +1,7 @@
 //! `run` and `replay`: one case, its verdict, and on request a determinism check in a second
 //! process.
 
-use super::{artifacts, ReplayArgs, RunArgs, ShrinkArgs};
+use super::{artifacts, BugArgs, ReplayArgs, RunArgs, ShrinkArgs};
 use crate::config::Case;
 use crate::runner::report::replay_line;
 use crate::runner::{run_case, RunOptions, RunReport};
@@ -61,17 +61,19 @@ fn print_verdict(case: &Case, report: &RunReport) {
     }
 }
 
+/// The case `seed` means under preset `scenario`, with the defect `bug` names planted.
+fn case_of(scenario: &str, seed: u64, bug: &BugArgs) -> Result<Case, String> {
+    let preset = crate::preset::find(scenario)
+        .ok_or_else(|| format!("unknown scenario {scenario}; `om-sim list` shows the presets"))?;
+    Ok(Case {
+        defect: bug.defect()?,
+        ..Case::generate(preset, seed)
+    })
+}
+
 pub fn run(arguments: &RunArgs) -> i32 {
-    let Some(preset) = crate::preset::find(&arguments.scenario) else {
-        eprintln!(
-            "unknown scenario {}; `om-sim list` shows the presets",
-            arguments.scenario
-        );
-        return 2;
-    };
-    let mut case = Case::generate(preset, arguments.seed);
-    case.defect = match arguments.bug.defect() {
-        Ok(defect) => defect,
+    let case = match case_of(&arguments.scenario, arguments.seed, &arguments.bug) {
+        Ok(case) => case,
         Err(reason) => {
             eprintln!("{reason}");
             return 2;
@@ -178,22 +180,14 @@ fn check_determinism(arguments: &RunArgs, report: &RunReport) -> i32 {
 
 /// Shrinks a failing seed while it keeps breaking one of the properties it broke at first.
 pub fn shrink(arguments: &ShrinkArgs) -> i32 {
-    let Some(preset) = crate::preset::find(&arguments.scenario) else {
-        eprintln!(
-            "unknown scenario {}; `om-sim list` shows the presets",
-            arguments.scenario
-        );
-        return 2;
-    };
-    let options = options(arguments.check.check_budget_secs, false);
-    let mut case = Case::generate(preset, arguments.seed);
-    case.defect = match arguments.bug.defect() {
-        Ok(defect) => defect,
+    let case = match case_of(&arguments.scenario, arguments.seed, &arguments.bug) {
+        Ok(case) => case,
         Err(reason) => {
             eprintln!("{reason}");
             return 2;
         }
     };
+    let options = options(arguments.check.check_budget_secs, false);
     let first = run_case(&case, &options);
     if first.passed() {
         eprintln!(

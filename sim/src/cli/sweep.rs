@@ -289,6 +289,9 @@ pub fn worker(arguments: &WorkerArgs) -> i32 {
         check_budget: Duration::from_secs(arguments.check.check_budget_secs),
         print_trace: false,
     };
+    let Ok(defect) = arguments.bug.defect() else {
+        return 2;
+    };
     let stdout = std::io::stdout();
     for line in std::io::stdin().lock().lines() {
         let Ok(line) = line else { return 2 };
@@ -298,10 +301,9 @@ pub fn worker(arguments: &WorkerArgs) -> i32 {
         let (Some(preset), Ok(seed)) = (crate::preset::find(name), seed.trim().parse()) else {
             return 2;
         };
-        let mut case = Case::generate(preset, seed);
-        case.defect = match arguments.bug.defect() {
-            Ok(defect) => defect,
-            Err(_) => return 2,
+        let case = Case {
+            defect,
+            ..Case::generate(preset, seed)
         };
         let report = run_case(&case, &options);
         let artefacts = match (&arguments.out, report.passed()) {
