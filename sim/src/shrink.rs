@@ -35,15 +35,18 @@ enum Simplification {
 fn simplifications(case: &Case) -> Vec<Simplification> {
     let count = case.schedule.actions.len();
     let mut list = Vec::new();
-    if count > 1 {
-        list.push(Simplification::DropActions {
-            start: 0,
-            end: count / 2,
-        });
-        list.push(Simplification::DropActions {
-            start: count / 2,
-            end: count,
-        });
+    // Halves, quarters, eighths, then single actions (delta debugging's granularities): a
+    // failure that needs a few actions scattered through the schedule sheds the rest in chunks.
+    for parts in [2, 4, 8] {
+        if count < parts {
+            break;
+        }
+        for part in (0..parts).rev() {
+            list.push(Simplification::DropActions {
+                start: count * part / parts,
+                end: count * (part + 1) / parts,
+            });
+        }
     }
     for action in (0..count).rev() {
         list.push(Simplification::DropActions {

@@ -173,13 +173,21 @@ async fn perform(world: &World, number: usize, action: &Action) {
             world.disruption_ended();
             world.note(format_args!("#{number} resume om{id}"));
         }
-        Fault::SlowDisk { target, latency_ms } => {
+        Fault::SlowDisk {
+            target,
+            latency_ms,
+            store,
+        } => {
             let Some(id) = resolve(world, target) else {
                 return world.note(format_args!("#{number} skipped: {fault}"));
             };
-            world.note(format_args!("#{number} slow disk om{id}: {latency_ms} ms"));
+            world.note(format_args!("#{number} {fault} (om{id})"));
+            let scopes = match store {
+                Some(store) => vec![scope(store)],
+                None => Scope::ALL.to_vec(),
+            };
             let slow = |latency| {
-                for scope in Scope::ALL {
+                for &scope in &scopes {
                     world
                         .cluster
                         .disk(id)
@@ -278,6 +286,7 @@ fn restart_if_stopped(world: &World, number: usize, id: NodeId) {
         world.note(format_args!(
             "#{number} om{id} had stopped itself ({reason}): restart"
         ));
+        world.observe_terms();
         world.cluster.kill(id, CrashMode::ProcessCrash);
         world.cluster.restart(id);
     }
@@ -365,6 +374,7 @@ async fn disk_crash(
                 trip.trigger, trip.pending_bytes
             ));
             // The disk already crashed; the host dies with it.
+            world.observe_terms();
             world.cluster.kill(id, CrashMode::ProcessCrash);
             tripped = true;
             break;
@@ -397,6 +407,7 @@ async fn kill(world: &World, number: usize, target: Target, crash: Crash, durati
         "#{number} kill om{id} ({target}): {mode:?} of {pending:?} unsynced bytes"
     ));
     world.set_node_state(id, NodeState::Killed(number));
+    world.observe_terms();
     world.cluster.kill(id, mode);
     tokio::time::sleep(duration).await;
     world.cluster.restart(id);

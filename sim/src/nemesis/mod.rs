@@ -98,8 +98,14 @@ pub enum Fault {
     Kill { target: Target, crash: Crash },
     /// The node stops running (SIGSTOP) and resumes after the duration.
     Pause { target: Target },
-    /// Every sync of the node's disk takes `latency_ms` during the action.
-    SlowDisk { target: Target, latency_ms: u64 },
+    /// Every sync of the node's disk (or of one of its stores: Ozone may keep the Raft log and
+    /// the OM DB on separate disks) takes `latency_ms` during the action.
+    SlowDisk {
+        target: Target,
+        latency_ms: u64,
+        #[serde(default)]
+        store: Option<Store>,
+    },
     /// The node's wall clock runs `offset_ms` off during the action (a skew, or a jump and back).
     ClockSkew { target: Target, offset_ms: i64 },
     /// The node's store fails once; the node is restarted at the action's end.
@@ -198,9 +204,19 @@ impl fmt::Display for Fault {
             Fault::Latency { min_ms, max_ms } => write!(f, "latency {min_ms}..{max_ms} ms"),
             Fault::Kill { target, crash } => write!(f, "kill {target} ({crash:?})"),
             Fault::Pause { target } => write!(f, "pause {target}"),
-            Fault::SlowDisk { target, latency_ms } => {
-                write!(f, "slow disk on {target}: {latency_ms} ms per sync")
-            }
+            Fault::SlowDisk {
+                target,
+                latency_ms,
+                store: None,
+            } => write!(f, "slow disk on {target}: {latency_ms} ms per sync"),
+            Fault::SlowDisk {
+                target,
+                latency_ms,
+                store: Some(store),
+            } => write!(
+                f,
+                "slow {store:?} store on {target}: {latency_ms} ms per sync"
+            ),
             Fault::ClockSkew { target, offset_ms } => {
                 write!(f, "clock of {target} off by {offset_ms} ms")
             }
