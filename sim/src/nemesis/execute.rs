@@ -22,7 +22,9 @@ pub async fn run(world: Arc<World>, schedule: &Schedule) {
         tasks.push(tokio::spawn(async move {
             let at = start + Duration::from_millis(action.at_ms);
             tokio::time::sleep(at.saturating_sub(elapsed())).await;
-            perform(&world, number, &action).await;
+            if !action.disabled {
+                perform(&world, number, &action).await;
+            }
         }));
     }
     for task in tasks {
@@ -383,6 +385,16 @@ async fn disk_crash(
     }
     tokio::time::sleep(end.saturating_sub(elapsed())).await;
     world.cluster.disk(id).clear_faults();
+    // A trip after the last look above (inside the final sleep) crashed the disk too: the
+    // node must die and restart with it, or it would be left running on a dead disk.
+    if !tripped && (world.cluster.tripped_disks().iter()).any(|(node, _)| *node == id) {
+        world.note(format_args!(
+            "#{number} om{id} lost power at the action's end"
+        ));
+        world.observe_terms();
+        world.cluster.kill(id, CrashMode::ProcessCrash);
+        tripped = true;
+    }
     if tripped {
         world.cluster.restart(id);
         world.note(format_args!("#{number} restart om{id}"));

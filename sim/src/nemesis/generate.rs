@@ -237,6 +237,7 @@ pub fn schedule(rng: &mut impl Rng, options: &ScheduleOptions) -> Schedule {
                 at_ms,
                 duration_ms,
                 fault: fault(rng, kind, options),
+                disabled: false,
             }
         })
         .collect();

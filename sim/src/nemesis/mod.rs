@@ -130,6 +130,11 @@ pub struct Action {
     pub at_ms: u64,
     pub duration_ms: u64,
     pub fault: Fault,
+    /// Switched off by the shrinker: the action keeps its slot (its task still starts and
+    /// waits, so the simulation's random draws stay where they were) but does nothing. Deleting
+    /// it instead would shift every later draw and lose most failures it did not cause.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub disabled: bool,
 }
 
 impl Action {
@@ -150,17 +155,30 @@ impl Schedule {
         Schedule { actions }
     }
 
+    /// The actions that act (not switched off).
     pub fn len(&self) -> usize {
-        self.actions.len()
+        self.enabled().count()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.actions.is_empty()
+        self.len() == 0
+    }
+
+    /// Positions of the actions that act, in order.
+    pub fn enabled_positions(&self) -> Vec<usize> {
+        (self.actions.iter().enumerate())
+            .filter(|(_, action)| !action.disabled)
+            .map(|(position, _)| position)
+            .collect()
+    }
+
+    fn enabled(&self) -> impl Iterator<Item = &Action> {
+        self.actions.iter().filter(|action| !action.disabled)
     }
 
     /// When the last action has undone itself.
     pub fn end_ms(&self) -> u64 {
-        self.actions.iter().map(Action::end_ms).max().unwrap_or(0)
+        self.enabled().map(Action::end_ms).max().unwrap_or(0)
     }
 }
 
@@ -250,7 +268,7 @@ impl fmt::Display for Action {
 
 impl fmt::Display for Schedule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for action in &self.actions {
+        for action in self.enabled() {
             writeln!(f, "{action}")?;
         }
         Ok(())
