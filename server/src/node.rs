@@ -353,6 +353,7 @@ impl<S: Store> OmNode<S> {
         if applied_term != Some(term)
             && !crate::bug_zoo::planted(crate::bug_zoo::Defect::LeaderServesBeforeReady)
         {
+            crate::coverage::hit(crate::coverage::Mark::LeaderNotReady);
             return Err(OmError::LeaderNotReady);
         }
         Ok(())
@@ -454,6 +455,9 @@ impl<S: Store> OmNode<S> {
             }
             return Err(refused());
         };
+        if self.applied_before(read_log_id) {
+            crate::coverage::hit(crate::coverage::Mark::FollowerReadIndexWait);
+        }
         let read_log_id = openraft::raft::linearizable_read::ReadLogId::from_log_id(read_log_id);
         let linearizer =
             openraft::raft::linearizable_read::Linearizer::new(leader, read_log_id, applied);
@@ -464,6 +468,13 @@ impl<S: Store> OmNode<S> {
             )),
             Err(fatal) => Err(OmError::InternalError(fatal.to_string())),
         }
+    }
+
+    /// Whether this node has yet to apply `log_id` (a read at that index must wait).
+    fn applied_before(&self, log_id: crate::raft::LogId) -> bool {
+        let metrics = self.raft.metrics();
+        let applied = openraft::rt::WatchReceiver::borrow_watched(&metrics).last_applied;
+        applied.is_none_or(|applied| applied.index < log_id.index)
     }
 
     /// Stops serving, stops Raft and the flusher, and closes both stores (their files are

@@ -136,6 +136,11 @@ impl<S: Store> StateMachine<S> {
             index: om_index(entry.log_id.index),
         };
         let no_answer = Ok(crate::om::OmResponse::Done);
+        let previous_term = self.applier.last_applied().term;
+        // Term 0 holds only the initial membership: the group's first leader is no change.
+        if previous_term.0 > 0 && applied.term > previous_term {
+            crate::coverage::hit(crate::coverage::Mark::LeaderChange);
+        }
         match entry.payload {
             EntryPayload::Blank => self
                 .applier
@@ -144,6 +149,10 @@ impl<S: Store> StateMachine<S> {
                 .map_err(io_error)
                 .map(|()| no_answer),
             EntryPayload::Membership(membership) => {
+                // Raft index 0 is the initial membership (`initialize`), not a change.
+                if entry.log_id.index > 0 {
+                    crate::coverage::hit(crate::coverage::Mark::MembershipChange);
+                }
                 let stored = StoredMembership::new(Some(entry.log_id), membership);
                 let bytes = bincode::serialize(&stored).map_err(io_error)?;
                 self.applier
@@ -177,6 +186,7 @@ impl<S: Store> RaftSnapshotBuilder<OmRaftConfig> for StateMachine<S> {
         let meta = meta_of(&info)?;
         let bytes = bincode::serialize(&image).map_err(io_error)?;
         tracing::info!(last = ?meta.last_log_id, bytes = bytes.len(), "snapshot built");
+        crate::coverage::hit(crate::coverage::Mark::SnapshotBuilt);
         *self
             .current
             .lock()
@@ -247,6 +257,7 @@ impl<S: Store> RaftStateMachine<OmRaftConfig> for StateMachine<S> {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some((meta.clone(), bytes));
         tracing::info!(last = ?meta.last_log_id, "snapshot installed");
+        crate::coverage::hit(crate::coverage::Mark::SnapshotInstalled);
         Ok(())
     }
 
