@@ -121,7 +121,8 @@ pub const PRESETS: &[Preset] = &[
         name: "leader-ready",
         provokes: "a new leader serving before it applied its term's first entry: leader kills \
                    and isolations with reads right after the election; slow disks widen the \
-                   window before the new term's first entry is committed",
+                   window before the new term's first entry is committed; a leader removed \
+                   from the voters steps down",
         kinds: &[
             K::PowerLossDrop,
             K::ProcessCrash,
@@ -129,6 +130,7 @@ pub const PRESETS: &[Preset] = &[
             K::FromPeers,
             K::Pause,
             K::SlowDisk,
+            K::Reconfigure,
         ],
         reads: Reads::Either,
         small_snapshots: false,
@@ -138,7 +140,8 @@ pub const PRESETS: &[Preset] = &[
     Preset {
         name: "liveness",
         provokes: "no leader after healing, or a node that never catches up: flapping, one-way, \
-                   bridge and ring partitions; the liveness phase must elect and serve",
+                   bridge and ring partitions, a node removed from the voters and added \
+                   back; the liveness phase must elect and serve",
         kinds: &[
             K::Flapping,
             K::OneWay,
@@ -146,6 +149,7 @@ pub const PRESETS: &[Preset] = &[
             K::Ring,
             K::Split,
             K::Latency,
+            K::Reconfigure,
         ],
         reads: Reads::Either,
         small_snapshots: true,
