@@ -14,8 +14,9 @@ use std::collections::BTreeMap;
 /// One probe (kebab-case names in reports: [`Mark::name`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Mark {
-    /// A replica applied the first entry of a new leader's term (the first leader of the group
-    /// is not a change). Counted on every replica that applies it.
+    /// A replica applied the blank entry that opens a new leader's term (the group's first
+    /// leader is not a change). Counted on every replica that applies it, and again when a
+    /// restart replays it.
     LeaderChange,
     /// A leader refused a call with `LEADER_NOT_READY`.
     LeaderNotReady,
@@ -93,10 +94,7 @@ impl std::fmt::Display for Mark {
 }
 
 thread_local! {
-    static COUNTS: [Cell<u64>; MARKS] = const {
-        const ZERO: Cell<u64> = Cell::new(0);
-        [ZERO; MARKS]
-    };
+    static COUNTS: [Cell<u64>; MARKS] = const { [const { Cell::new(0) }; MARKS] };
 }
 
 /// Counts one occurrence of `mark` on this thread.

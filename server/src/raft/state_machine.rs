@@ -136,18 +136,20 @@ impl<S: Store> StateMachine<S> {
             index: om_index(entry.log_id.index),
         };
         let no_answer = Ok(crate::om::OmResponse::Done);
-        let previous_term = self.applier.last_applied().term;
-        // Term 0 holds only the initial membership: the group's first leader is no change.
-        if previous_term.0 > 0 && applied.term > previous_term {
-            crate::coverage::hit(crate::coverage::Mark::LeaderChange);
-        }
         match entry.payload {
-            EntryPayload::Blank => self
-                .applier
-                .apply_marker(applied, None)
-                .await
-                .map_err(io_error)
-                .map(|()| no_answer),
+            EntryPayload::Blank => {
+                // A new leader's first entry is blank. Term 0 holds only the initial membership:
+                // the group's first leader is no change.
+                let previous_term = self.applier.last_applied().term;
+                if previous_term.0 > 0 && applied.term > previous_term {
+                    crate::coverage::hit(crate::coverage::Mark::LeaderChange);
+                }
+                self.applier
+                    .apply_marker(applied, None)
+                    .await
+                    .map_err(io_error)
+                    .map(|()| no_answer)
+            }
             EntryPayload::Membership(membership) => {
                 // Raft index 0 is the initial membership (`initialize`), not a change.
                 if entry.log_id.index > 0 {
