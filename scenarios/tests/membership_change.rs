@@ -131,3 +131,51 @@ async fn scenario() {
 fn learner_is_promoted_and_a_node_removed() {
     for_each_seed("membership_change", &seeds(&[1, 2, 3]), scenario);
 }
+
+/// A leader that removed itself leads on while it steps down; a membership change proposed to
+/// it in that window is refused (`NOT_LEADER`), not taken into openraft, whose assertion that
+/// only a member leader appends a membership entry would stop the process.
+async fn removed_leader_refuses_changes() {
+    let cluster = om_sim::scenario::start_group(3, |_| {}).await;
+    let leader = om_sim::scenario::agreed_leader(&cluster).expect("a leader after start");
+    let node = cluster.node(leader).unwrap();
+    node.remove(leader)
+        .await
+        .expect("the leader removes itself");
+    let other = if leader == 1 { 2 } else { 1 };
+    let refused = node.remove(other).await;
+    assert!(
+        matches!(refused, Err(om_server::OmError::NotLeader { .. })),
+        "a removed leader refuses a membership change: {refused:?}"
+    );
+    let address = cluster.members()[&leader].clone();
+    let refused = node.add_learner(leader, address).await;
+    assert!(
+        matches!(refused, Err(om_server::OmError::NotLeader { .. })),
+        "{refused:?}"
+    );
+    // The rest of the group goes on: a new leader among the others serves writes.
+    let remaining: Vec<u64> = (cluster.ids().into_iter())
+        .filter(|id| *id != leader)
+        .collect();
+    let new_leader = || {
+        let metrics = cluster.node(remaining[0])?.raft().metrics();
+        let current = openraft::rt::WatchReceiver::borrow_watched(&metrics).current_leader;
+        current.filter(|id| remaining.contains(id))
+    };
+    assert!(wait_until(Duration::from_secs(10), || new_leader().is_some()).await);
+    let host = client_host(1);
+    assert_eq!(
+        call(&host, new_leader().unwrap(), create("after")).await,
+        Ok(OmResponse::Done)
+    );
+}
+
+#[test]
+fn a_removed_leader_refuses_membership_changes() {
+    for_each_seed(
+        "membership_change",
+        &seeds(&[1, 2, 3]),
+        removed_leader_refuses_changes,
+    );
+}

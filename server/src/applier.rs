@@ -98,6 +98,7 @@ impl<S: Store> Applier<S> {
             .transpose()?
             .flatten()
         {
+            crate::coverage::hit(crate::coverage::Mark::RetryCacheHit);
             self.apply_writes(applied, Vec::new(), None).await?;
             return Ok(recorded);
         }

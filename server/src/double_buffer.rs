@@ -124,6 +124,10 @@ impl DoubleBuffer {
     /// Queues an applied entry; waits while `unflushed_max` entries are unflushed.
     /// Entries must arrive with contiguous indexes.
     pub async fn add(&self, entry: BufferEntry) -> Result<(), StoreError> {
+        let permits = &self.shared.permits;
+        if permits.available_permits() == 0 && !permits.is_closed() {
+            crate::coverage::hit(crate::coverage::Mark::BackPressure);
+        }
         match self.shared.permits.acquire().await {
             Ok(permit) => permit.forget(),
             Err(_closed) => return Err(self.failure()),
@@ -222,6 +226,7 @@ impl<S: Store> Flusher<S> {
                 continue;
             }
             if let Err(error) = self.flush(&ready).await {
+                crate::coverage::hit(crate::coverage::Mark::FlushFailed);
                 let flushed = self.last.applied;
                 self.shared
                     .state

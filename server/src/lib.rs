@@ -9,6 +9,7 @@ pub mod buggify;
 pub mod client;
 pub mod clock;
 pub mod config;
+pub mod coverage;
 pub mod double_buffer;
 pub mod error;
 pub mod limits;

@@ -235,6 +235,7 @@ impl<S: Store> OmNode<S> {
 
     /// Adds `id` as a learner and waits until it has caught up with the log.
     pub async fn add_learner(&self, id: NodeId, address: NodeAddress) -> Result<(), OmError> {
+        self.check_member()?;
         let added = self.raft.add_learner(id, address, true).await;
         added
             .map(|_| ())
@@ -243,6 +244,7 @@ impl<S: Store> OmNode<S> {
 
     /// Makes the learner `id` a voter.
     pub async fn promote(&self, id: NodeId) -> Result<(), OmError> {
+        self.check_member()?;
         let change = openraft::ChangeMembers::AddVoterIds(std::collections::BTreeSet::from([id]));
         let changed = self.raft.change_membership(change, true).await;
         changed
@@ -252,11 +254,29 @@ impl<S: Store> OmNode<S> {
 
     /// Removes `id` from the group (it stops being a voter and a learner).
     pub async fn remove(&self, id: NodeId) -> Result<(), OmError> {
+        self.check_member()?;
         let change = openraft::ChangeMembers::RemoveVoters(std::collections::BTreeSet::from([id]));
         let changed = self.raft.change_membership(change, false).await;
         changed
             .map(|_| ())
             .map_err(|error| self.membership_error(error))
+    }
+
+    /// A leader that removed itself leads on while it steps down (openraft's
+    /// `removed_leader_step_down`); a membership change proposed to it then trips openraft's
+    /// assertion that only a member leader appends membership entries (0.10.0-alpha.37). A node
+    /// outside its own membership refuses membership changes instead.
+    fn check_member(&self) -> Result<(), OmError> {
+        let metrics = self.raft.metrics();
+        let metrics = openraft::rt::WatchReceiver::borrow_watched(&metrics);
+        let membership = metrics.membership_config.membership();
+        let member = membership.get_node(&self.config.node_id).is_some();
+        drop(metrics);
+        if member {
+            Ok(())
+        } else {
+            Err(self.not_leader(None))
+        }
     }
 
     fn membership_error(
@@ -353,6 +373,7 @@ impl<S: Store> OmNode<S> {
         if applied_term != Some(term)
             && !crate::bug_zoo::planted(crate::bug_zoo::Defect::LeaderServesBeforeReady)
         {
+            crate::coverage::hit(crate::coverage::Mark::LeaderNotReady);
             return Err(OmError::LeaderNotReady);
         }
         Ok(())
@@ -454,6 +475,9 @@ impl<S: Store> OmNode<S> {
             }
             return Err(refused());
         };
+        if self.applied_before(read_log_id) {
+            crate::coverage::hit(crate::coverage::Mark::FollowerReadIndexWait);
+        }
         let read_log_id = openraft::raft::linearizable_read::ReadLogId::from_log_id(read_log_id);
         let linearizer =
             openraft::raft::linearizable_read::Linearizer::new(leader, read_log_id, applied);
@@ -464,6 +488,13 @@ impl<S: Store> OmNode<S> {
             )),
             Err(fatal) => Err(OmError::InternalError(fatal.to_string())),
         }
+    }
+
+    /// Whether this node has yet to apply `log_id` (a read at that index must wait).
+    fn applied_before(&self, log_id: crate::raft::LogId) -> bool {
+        let metrics = self.raft.metrics();
+        let applied = openraft::rt::WatchReceiver::borrow_watched(&metrics).last_applied;
+        applied.is_none_or(|applied| applied.index < log_id.index)
     }
 
     /// Stops serving, stops Raft and the flusher, and closes both stores (their files are

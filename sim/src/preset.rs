@@ -131,7 +131,8 @@ pub const PRESETS: &[Preset] = &[
         provokes: "a new leader serving before it applied its term's first entry: leader kills \
                    and isolations with reads right after the election; slow disks and a small \
                    unflushed limit make followers' apply lag, widening the window before a new \
-                   leader has applied its term's first entry",
+                   leader has applied its term's first entry; a leader removed from the voters \
+                   steps down",
         kinds: &[
             K::PowerLossDrop,
             K::ProcessCrash,
@@ -139,6 +140,7 @@ pub const PRESETS: &[Preset] = &[
             K::FromPeers,
             K::Pause,
             K::SlowDisk,
+            K::Reconfigure,
         ],
         reads: Reads::Either,
         small_snapshots: false,
@@ -150,7 +152,8 @@ pub const PRESETS: &[Preset] = &[
     Preset {
         name: "liveness",
         provokes: "no leader after healing, or a node that never catches up: flapping, one-way, \
-                   bridge and ring partitions; the liveness phase must elect and serve",
+                   bridge and ring partitions, a node removed from the voters and added \
+                   back; the liveness phase must elect and serve",
         kinds: &[
             K::Flapping,
             K::OneWay,
@@ -158,6 +161,7 @@ pub const PRESETS: &[Preset] = &[
             K::Ring,
             K::Split,
             K::Latency,
+            K::Reconfigure,
         ],
         reads: Reads::Either,
         small_snapshots: true,

@@ -131,7 +131,12 @@ impl OmClient {
                     self.leader = failover.current();
                     return Ok(answer);
                 }
-                Err(error) => failover.on_unreachable(describe(target, &error)),
+                Err(error) => {
+                    if is_timeout(&error) && self.nodes.len() > 1 {
+                        crate::coverage::hit(crate::coverage::Mark::ClientFailoverAfterTimeout);
+                    }
+                    failover.on_unreachable(describe(target, &error))
+                }
             };
             match next {
                 Next::Retry { wait } => {
@@ -153,6 +158,14 @@ fn om_answer(answer: Result<ClientAnswer, TransportError>) -> Result<OmResult, T
             crate::transport::FrameError::Malformed("an admin answer to an OM call".to_string()),
         )),
     }
+}
+
+/// The attempt's deadline passed (before the connection opened, or before the answer came).
+fn is_timeout(error: &TransportError) -> bool {
+    matches!(
+        error,
+        TransportError::Timeout | TransportError::Connect(std::io::ErrorKind::TimedOut)
+    )
 }
 
 fn describe(target: NodeId, error: &TransportError) -> String {

@@ -346,6 +346,7 @@ impl<S: Store> RaftLogStorage<OmRaftConfig> for LogStore<S> {
         });
         self.write_synced(&batch).await?;
         tracing::info!(upto = %log_id, "log purged");
+        crate::coverage::hit(crate::coverage::Mark::LogPurged);
         Ok(())
     }
 }

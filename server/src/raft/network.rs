@@ -326,7 +326,10 @@ impl PeerConnection {
             let last = end == data.len();
             let answer = self.call(PeerRequest::SnapshotChunk(chunk), option).await;
             match answer.map_err(streaming)? {
-                PeerResponse::InstallSnapshot(response) if last => return Ok(response),
+                PeerResponse::InstallSnapshot(response) if last => {
+                    crate::coverage::hit(crate::coverage::Mark::SnapshotSent);
+                    return Ok(response);
+                }
                 PeerResponse::SnapshotChunkStored { received_bytes }
                     if !last && received_bytes == end as u64 =>
                 {

@@ -137,13 +137,24 @@ impl<S: Store> StateMachine<S> {
         };
         let no_answer = Ok(crate::om::OmResponse::Done);
         match entry.payload {
-            EntryPayload::Blank => self
-                .applier
-                .apply_marker(applied, None)
-                .await
-                .map_err(io_error)
-                .map(|()| no_answer),
+            EntryPayload::Blank => {
+                // A new leader's first entry is blank. Term 0 holds only the initial membership:
+                // the group's first leader is no change.
+                let previous_term = self.applier.last_applied().term;
+                if previous_term.0 > 0 && applied.term > previous_term {
+                    crate::coverage::hit(crate::coverage::Mark::LeaderChange);
+                }
+                self.applier
+                    .apply_marker(applied, None)
+                    .await
+                    .map_err(io_error)
+                    .map(|()| no_answer)
+            }
             EntryPayload::Membership(membership) => {
+                // Raft index 0 is the initial membership (`initialize`), not a change.
+                if entry.log_id.index > 0 {
+                    crate::coverage::hit(crate::coverage::Mark::MembershipChange);
+                }
                 let stored = StoredMembership::new(Some(entry.log_id), membership);
                 let bytes = bincode::serialize(&stored).map_err(io_error)?;
                 self.applier
@@ -182,6 +193,7 @@ impl<S: Store> RaftSnapshotBuilder<OmRaftConfig> for StateMachine<S> {
         let meta = meta_of(&info)?;
         let bytes = bincode::serialize(&image).map_err(io_error)?;
         tracing::info!(last = ?meta.last_log_id, bytes = bytes.len(), "snapshot built");
+        crate::coverage::hit(crate::coverage::Mark::SnapshotBuilt);
         *self
             .current
             .lock()
@@ -257,6 +269,7 @@ impl<S: Store> RaftStateMachine<OmRaftConfig> for StateMachine<S> {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some((meta.clone(), bytes));
         tracing::info!(last = ?meta.last_log_id, "snapshot installed");
+        crate::coverage::hit(crate::coverage::Mark::SnapshotInstalled);
         Ok(())
     }
 

@@ -2,6 +2,7 @@
 //! in worker processes, bench, and the checker's own commands.
 
 mod artifacts;
+mod coverage;
 mod run;
 mod selftest;
 mod sweep;
@@ -171,6 +172,9 @@ pub struct SweepArgs {
     /// No progress bar (logs and CI).
     #[arg(long)]
     pub quiet: bool,
+    /// Fails (exit 1) when a coverage mark fired in none of the sweep's runs.
+    #[arg(long)]
+    pub require_coverage: bool,
     #[command(flatten)]
     pub bug: BugArgs,
     #[command(flatten)]

@@ -46,6 +46,7 @@ fn print_verdict(case: &Case, report: &RunReport) {
         stats.check_ms,
         report.fingerprint,
     );
+    eprintln!("  {}", super::coverage::run_line(report));
     for violation in &report.violations {
         eprintln!("  {violation}");
     }

@@ -3,6 +3,7 @@
 //! summary table, artefacts of every failing seed, and `summary.json` for CI. Also `worker`
 //! (the process side) and `bench`.
 
+use super::coverage::CoverageTable;
 use super::{artifacts, presets, BenchArgs, SweepArgs, WorkerArgs};
 use crate::config::Case;
 use crate::runner::report::replay_line;
@@ -267,18 +268,35 @@ fn summarize(arguments: &SweepArgs, outcomes: &[Outcome], elapsed: Duration) -> 
         elapsed.as_secs_f64(),
         arguments.jobs
     );
+    let coverage = CoverageTable::tally(outcomes.iter().map(|outcome| &outcome.report));
+    println!();
+    print!("{}", coverage.render());
+    let missing: Vec<&str> = coverage.missing().into_iter().map(|m| m.name()).collect();
+    if !missing.is_empty() {
+        println!("coverage marks that never fired: {}", missing.join(", "));
+    }
     let summary = serde_json::json!({
         "seeds": outcomes.len(),
         "failed": failed,
         "wall_s": elapsed.as_secs_f64(),
         "presets": by_preset,
         "failures": failures,
+        "coverage": coverage.to_json(),
+        "coverage_missing": missing,
     });
     let path = arguments.out.join("summary.json");
     let text = serde_json::to_string_pretty(&summary).expect("summaries serialize");
     if let Err(error) = std::fs::write(&path, text) {
         eprintln!("cannot write {}: {error}", path.display());
         return 2;
+    }
+    if arguments.require_coverage && !missing.is_empty() {
+        eprintln!(
+            "--require-coverage: {} coverage marks never fired: {}",
+            missing.len(),
+            missing.join(", ")
+        );
+        return 1;
     }
     i32::from(failed > 0)
 }

@@ -224,6 +224,9 @@ async fn perform(world: &World, number: usize, action: &Action) {
             world.cluster.clock(id).set_offset_ms(0);
             world.note(format_args!("#{number} clock of om{id} back"));
         }
+        Fault::Reconfigure { target } => {
+            super::membership::reconfigure(world, number, target, duration).await
+        }
     }
 }
 

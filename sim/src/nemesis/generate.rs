@@ -27,6 +27,7 @@ pub enum FaultKind {
     ClockSkew,
     DiskFailure,
     DiskCrash,
+    Reconfigure,
 }
 
 impl FaultKind {
@@ -48,6 +49,7 @@ impl FaultKind {
         FaultKind::ClockSkew,
         FaultKind::DiskFailure,
         FaultKind::DiskCrash,
+        FaultKind::Reconfigure,
     ];
 }
 
@@ -205,6 +207,9 @@ fn fault(rng: &mut impl Rng, kind: FaultKind, options: &ScheduleOptions) -> Faul
                 crash: crash(rng),
             }
         }
+        FaultKind::Reconfigure => Fault::Reconfigure {
+            target: target(rng, nodes),
+        },
         FaultKind::ClockSkew => {
             let max = options.clock_offset_max_ms as i64;
             Fault::ClockSkew {

@@ -10,6 +10,8 @@
 pub mod execute;
 pub mod generate;
 #[cfg(madsim)]
+pub mod membership;
+#[cfg(madsim)]
 pub mod network;
 
 use serde::{Deserialize, Serialize};
@@ -122,6 +124,9 @@ pub enum Fault {
         event: DiskEvent,
         crash: Crash,
     },
+    /// The leader removes the node from the voters; at the action's end the node is added back
+    /// as a learner and promoted to voter again.
+    Reconfigure { target: Target },
 }
 
 /// A fault from `at_ms` (simulated, since the safety phase began) for `duration_ms`.
@@ -252,6 +257,9 @@ impl fmt::Display for Fault {
                 f,
                 "{crash:?} of {target} at {event:?} of its {store:?} store"
             ),
+            Fault::Reconfigure { target } => {
+                write!(f, "remove {target} from the voters, then add it back")
+            }
         }
     }
 }

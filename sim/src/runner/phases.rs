@@ -55,9 +55,12 @@ pub fn run_case(case: &Case, options: &RunOptions) -> RunReport {
     };
     let recorder = Recorder::new();
     let simulated_case = case.clone();
+    // The counters are this thread's: a run before this one in the same worker must not count.
+    let _earlier_runs = om_server::coverage::take();
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         runtime.block_on(simulate(simulated_case, trace.clone(), recorder.clone()))
     }));
+    let coverage = super::report::coverage_by_name(&om_server::coverage::take());
     om_server::bug_zoo::plant(None).expect("planting nothing always works");
     let mut report = RunReport {
         seed: case.seed,
@@ -69,6 +72,7 @@ pub fn run_case(case: &Case, options: &RunOptions) -> RunReport {
             faults: case.schedule.len(),
             ..RunStats::default()
         },
+        coverage,
         trace: Vec::new(),
         history_json: String::new(),
         timeline_html: None,
@@ -215,6 +219,9 @@ async fn simulate(case: Case, trace: Trace, recorder: Recorder) -> Simulated {
     world.note("healed");
 
     let mut violations = Vec::new();
+    if let Err(reason) = restore_membership(&world, &case).await {
+        violations.push(Violation::new(Property::Liveness, reason));
+    }
     let live_host = &hosts[hosts.len() - 2];
     if let Err(reason) = liveness(&world, &case, live_host, &recorder).await {
         violations.push(Violation::new(Property::Liveness, reason));
@@ -323,6 +330,27 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// After a schedule that changed the membership: every node a voter again, within the
+/// liveness bound (the liveness phase and the convergence checks need the whole group).
+async fn restore_membership(world: &World, case: &Case) -> Result<(), String> {
+    let reconfigured = (case.schedule.actions.iter()).any(|action| {
+        !action.disabled && matches!(action.fault, nemesis::Fault::Reconfigure { .. })
+    });
+    if !reconfigured {
+        return Ok(());
+    }
+    let bound = Duration::from_millis(case.config.liveness_ms);
+    match nemesis::membership::restore(world, bound).await {
+        Ok(()) => {
+            world.note("every node votes");
+            Ok(())
+        }
+        Err(reason) => Err(format!(
+            "membership not restored within {bound:?} of healing: {reason}"
+        )),
+    }
 }
 
 /// After healing, within the bound: a leader, and `liveness_writes` writes answered.

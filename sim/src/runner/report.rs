@@ -2,6 +2,7 @@
 
 use crate::invariants::Violation;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunStats {
@@ -25,6 +26,10 @@ pub struct RunReport {
     pub violations: Vec<Violation>,
     pub fingerprint: u64,
     pub stats: RunStats,
+    /// How often each coverage mark (`om_server::coverage`) fired in the run, by name; every
+    /// mark is listed, zeros included.
+    #[serde(default)]
+    pub coverage: BTreeMap<String, u64>,
     /// The run's trace, one event a line.
     #[serde(skip)]
     pub trace: Vec<String>,
@@ -47,6 +52,15 @@ impl RunReport {
         names.dedup();
         names.join(",")
     }
+}
+
+/// Coverage counts by mark name (every mark, zeros included).
+pub fn coverage_by_name(
+    counts: &BTreeMap<om_server::coverage::Mark, u64>,
+) -> BTreeMap<String, u64> {
+    (counts.iter())
+        .map(|(mark, count)| (mark.name().to_string(), *count))
+        .collect()
 }
 
 /// The command that replays one seed of a preset (with its planted defect, if any).

@@ -159,6 +159,9 @@ impl Journal {
             return Err(StoreError::Corrupt("journal has no readable header".into()));
         }
         // The torn tail never happened: later records start after the last whole one.
+        if offset < self.synced.len() {
+            crate::coverage::hit(crate::coverage::Mark::TornTailDiscarded);
+        }
         self.synced.truncate(offset);
         replay_whole(&self.pending, &mut rows)?;
         self.rows = rows;
