@@ -1,6 +1,7 @@
-//! Every committed fuzz corpus file (`fuzz/corpus/<target>/`) runs through its target's body
-//! (`om_sim::fuzzing`), on the stable toolchain: inputs that once found a bug, or reached new
-//! code, keep being checked by `cargo test` without a fuzzer.
+//! Every committed fuzz corpus file (`fuzz/corpus/<target>/`, minimised by `ci/fuzz cmin`) and
+//! every kept crash input (`fuzz/regressions/<target>/`) runs through its target's body
+//! (`om_sim::fuzzing`), on the stable toolchain: inputs that reached new code, or once found a
+//! bug, keep being checked by `cargo test` without a fuzzer.
 
 use om_sim::fuzzing::{FuzzTarget, TARGETS};
 use std::fs;
@@ -10,17 +11,29 @@ fn fuzz_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz")
 }
 
-/// The corpus files of `target`, in name order; panics when there are none.
+/// The files of a directory, in name order.
+fn files_in(directory: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for entry in fs::read_dir(directory)? {
+        let path = entry?.path();
+        if path.is_file() {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// The corpus files of `target` (panics when there are none), then its kept crash inputs.
 fn corpus(target: &FuzzTarget) -> Vec<PathBuf> {
     let directory = fuzz_dir().join("corpus").join(target.name);
-    let entries = fs::read_dir(&directory)
+    let mut files = files_in(&directory)
         .unwrap_or_else(|error| panic!("corpus {}: {error}", directory.display()));
-    let mut files: Vec<PathBuf> = entries
-        .map(|entry| entry.expect("corpus entry").path())
-        .filter(|path| path.is_file())
-        .collect();
-    files.sort();
     assert!(!files.is_empty(), "corpus {} is empty", directory.display());
+    let regressions = fuzz_dir().join("regressions").join(target.name);
+    if regressions.exists() {
+        files.extend(files_in(&regressions).expect("regressions directory"));
+    }
     files
 }
 

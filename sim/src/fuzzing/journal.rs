@@ -6,7 +6,9 @@
 //!   synced records, then a prefix of the unsynced ones (all of them after a process crash,
 //!   none after a power loss that drops them); bit rot cuts the synced records to a prefix, or
 //!   makes the store refuse to open only when it hit the journal's header.
-//! - `journal_bytes`: the bytes are the platter itself. Recovery never panics; it opens, or
+//! - `journal_bytes`: the bytes are the platter itself, raw, or as record payloads that the
+//!   body frames with their length and checksum (so that the fuzzer reaches the decoding of
+//!   records, which a checksum would otherwise guard). Recovery never panics; it opens, or
 //!   refuses as corrupt or of another format; what it keeps is a prefix of the bytes, recovering
 //!   that prefix again gives the same rows, and a write after recovery survives the next one.
 
@@ -326,7 +328,45 @@ impl Story {
     }
 }
 
+/// First byte: even, the rest is the platter; odd, the rest is records, each a length byte
+/// then that many payload bytes (a short last one is a torn tail).
 pub fn journal_bytes(data: &[u8]) {
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    let platter = if mode & 1 == 0 {
+        rest.to_vec()
+    } else {
+        framed_records(rest)
+    };
+    recover_platter(&platter);
+}
+
+/// The journal's record framing (`store/sim_disk/journal.rs`): payload length (u32 LE),
+/// FNV-1a checksum of the payload (u64 LE), payload.
+fn framed_records(mut rest: &[u8]) -> Vec<u8> {
+    let mut platter = Vec::new();
+    while let Some((&length, after)) = rest.split_first() {
+        let length = usize::from(length);
+        if after.len() < length {
+            platter.extend_from_slice(rest);
+            break;
+        }
+        let payload = &after[..length];
+        let checksum = payload
+            .iter()
+            .fold(0xcbf2_9ce4_8422_2325_u64, |hash, &byte| {
+                (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+            });
+        platter.extend_from_slice(&(length as u32).to_le_bytes());
+        platter.extend_from_slice(&checksum.to_le_bytes());
+        platter.extend_from_slice(payload);
+        rest = &after[length..];
+    }
+    platter
+}
+
+fn recover_platter(data: &[u8]) {
     let disk = SimDisk::with_platter_for_test(SCOPE, data.to_vec());
     let store = match disk.open(SCOPE) {
         Ok(store) => store,
@@ -365,4 +405,22 @@ pub fn journal_bytes(data: &[u8]) {
     let mut expected = rows;
     expected.insert((write.table, write.key), write.value.unwrap());
     assert_eq!(rows_of(&reopened), expected);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The body's framing is the journal's: a framed header payload is a formatted journal.
+    #[test]
+    fn framed_header_is_a_formatted_journal() {
+        let formatted = SimDisk::new();
+        formatted.open(SCOPE).unwrap();
+        let platter = formatted.platter_for_test(SCOPE);
+        // A record is its length (4 bytes) and checksum (8), then its payload.
+        let payload = &platter[12..];
+        let mut records = vec![payload.len() as u8];
+        records.extend_from_slice(payload);
+        assert_eq!(framed_records(&records), platter);
+    }
 }
