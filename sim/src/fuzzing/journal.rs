@@ -44,9 +44,10 @@ enum Step {
     },
     FailNextWrite,
     ProcessCrash,
-    /// A power loss that tears the unsynced bytes after `keep_bytes`, or drops them all.
+    /// A power loss that keeps `kept_share`/255 of the unsynced bytes (so the cut falls in
+    /// any record, often inside one), or drops them all.
     PowerLoss {
-        keep_bytes: Option<u16>,
+        kept_share: Option<u8>,
     },
     /// One byte of the platter rots (after a power loss that drops everything unsynced).
     BitRot {
@@ -197,7 +198,7 @@ impl Story {
                 // The page cache survived: every unsynced record is still there, unsynced.
                 self.store = Some(self.disk.open(SCOPE).expect("recovery"));
             }
-            Step::PowerLoss { keep_bytes } => self.power_loss(*keep_bytes),
+            Step::PowerLoss { kept_share } => self.power_loss(*kept_share),
             Step::BitRot { offset, flip } => return self.bit_rot(usize::from(*offset), *flip),
         }
         true
@@ -266,11 +267,12 @@ impl Story {
         }
     }
 
-    fn power_loss(&mut self, keep_bytes: Option<u16>) {
-        let tables = match keep_bytes {
+    fn power_loss(&mut self, kept_share: Option<u8>) {
+        let pending_bytes = self.disk.stats().tables.pending_bytes;
+        let tables = match kept_share {
             None => TailLoss::Drop,
-            Some(keep_bytes) => TailLoss::Tear {
-                keep_bytes: usize::from(keep_bytes),
+            Some(share) => TailLoss::Tear {
+                keep_bytes: pending_bytes * usize::from(share) / usize::from(u8::MAX),
             },
         };
         self.disk.crash(CrashMode::PowerLoss {
@@ -285,7 +287,7 @@ impl Story {
             .rev()
             .find(|&kept| replay(model.synced.iter().chain(&model.pending[..kept])) == rows)
             .unwrap_or_else(|| panic!("recovered rows are no prefix of the records: {rows:?}"));
-        if keep_bytes.is_none() {
+        if kept_share.is_none() {
             assert_eq!(replay(&model.synced), rows, "a dropped tail came back");
         }
         let mut pending = std::mem::take(&mut model.pending);
