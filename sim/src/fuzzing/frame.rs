@@ -3,8 +3,9 @@
 //!
 //! Properties: reading never panics and always ends; each frame read consumes exactly its
 //! header and the payload the header announces; every error is the one the bytes call for (an
-//! oversized header, a short stream, another version); and an accepted message re-encodes,
-//! under the same limit, into a frame that decodes to the same message.
+//! oversized header, a short stream, another version); the limit is exact to the byte; and an
+//! accepted message re-encodes, under the same limit, into a frame that decodes to the same
+//! message.
 
 use super::ready;
 use om_server::admin::{ClientAnswer, ClientMessage};
@@ -34,6 +35,7 @@ pub fn frame_decoder(data: &[u8]) {
 }
 
 fn read_stream<Message: Serialize + DeserializeOwned>(stream: &[u8], frame_bytes_max: usize) {
+    assert_limit_exact::<Message>(stream);
     let mut reader = stream;
     loop {
         let offset = stream.len() - reader.len();
@@ -61,6 +63,26 @@ fn read_stream<Message: Serialize + DeserializeOwned>(stream: &[u8], frame_bytes
     }
 }
 
+/// The limit is exact whatever the bytes: the first header passes a limit of what it announces,
+/// and is refused by one byte less.
+fn assert_limit_exact<Message: DeserializeOwned>(stream: &[u8]) {
+    if stream.len() < FRAME_HEADER_BYTES || announced(stream) == 0 {
+        return;
+    }
+    let payload_bytes = announced(stream);
+    let at_limit = ready(read_frame::<Message, _>(&mut &stream[..], payload_bytes));
+    assert!(!matches!(at_limit, Err(FrameError::TooLarge { .. })));
+    let over_limit = ready(read_frame::<Message, _>(
+        &mut &stream[..],
+        payload_bytes - 1,
+    ));
+    let refused = FrameError::TooLarge {
+        bytes: payload_bytes,
+        max: payload_bytes - 1,
+    };
+    assert!(matches!(over_limit, Err(error) if error == refused));
+}
+
 /// The payload length a frame's header announces.
 fn announced(frame: &[u8]) -> usize {
     let header: [u8; FRAME_HEADER_BYTES] = frame[..FRAME_HEADER_BYTES].try_into().unwrap();
@@ -68,6 +90,13 @@ fn announced(frame: &[u8]) -> usize {
 }
 
 fn assert_error_fits(error: &FrameError, consumed: &[u8], rest_empty: bool, limit: usize) {
+    let header_read = consumed.len() >= FRAME_HEADER_BYTES;
+    if header_read && !matches!(error, FrameError::TooLarge { .. }) {
+        assert!(
+            announced(consumed) <= limit,
+            "a header over the limit passed: {error}"
+        );
+    }
     match error {
         FrameError::TooLarge { bytes, max } => {
             assert_eq!(
