@@ -23,7 +23,7 @@ pub enum Defect {
     EvictBeforeDurable,
     /// The transaction-info record is written and synced in a batch of its own, after the tables.
     TransactionInfoSeparateBatch,
-    /// A log purge does not wait for the flushed index.
+    /// The log is purged up to what the state machine applied, not what the store flushed.
     PurgePastFlushed,
     /// The retry cache is keyed by call id only (two clients' call 7 collide).
     RetryCacheCallIdOnly,
@@ -42,10 +42,12 @@ pub enum Defect {
     /// A restarted leader resumes leading at once (openraft's leader restore), serving from its
     /// last flush.
     LeaderRestore,
+    /// Apply stamps times from the replica's own clock instead of the leader's stamp.
+    ApplyReadsOwnClock,
 }
 
 impl Defect {
-    pub const ALL: [Defect; 14] = [
+    pub const ALL: [Defect; 15] = [
         Defect::AckBeforeLogSync,
         Defect::VoteWithoutSync,
         Defect::FlushedIndexBeforeDurable,
@@ -60,6 +62,7 @@ impl Defect {
         Defect::ListStartInclusive,
         Defect::FollowerReadWithoutLeader,
         Defect::LeaderRestore,
+        Defect::ApplyReadsOwnClock,
     ];
 
     /// The command-line name (`ack-before-log-sync`).
@@ -79,6 +82,7 @@ impl Defect {
             Defect::ListStartInclusive => "list-start-inclusive",
             Defect::FollowerReadWithoutLeader => "follower-read-without-leader",
             Defect::LeaderRestore => "leader-restore",
+            Defect::ApplyReadsOwnClock => "apply-reads-own-clock",
         }
     }
 
@@ -98,7 +102,9 @@ impl Defect {
             Defect::TransactionInfoSeparateBatch => {
                 "the transaction info is written in its own batch after the tables"
             }
-            Defect::PurgePastFlushed => "a log purge does not wait for the flushed index",
+            Defect::PurgePastFlushed => {
+                "the log is purged up to the applied index, not the flushed"
+            }
             Defect::RetryCacheCallIdOnly => "the retry cache is keyed by call id only",
             Defect::RetryCacheEarlyExpiry => "retry-cache rows expire 1000x too early",
             Defect::LinearizableReadLocal => "a LINEARIZABLE read is answered from local state",
@@ -111,6 +117,7 @@ impl Defect {
                 "a follower answers a LINEARIZABLE read when the leader is unreachable"
             }
             Defect::LeaderRestore => "a restarted leader leads at once, from its last flush",
+            Defect::ApplyReadsOwnClock => "apply reads the replica's own clock",
         }
     }
 }

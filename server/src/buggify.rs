@@ -2,7 +2,8 @@
 //! inject a delay, to shake out races that ordinary timing never produces. Off unless the
 //! simulation switches it on for a run; then each point is *active* for the whole run with
 //! probability 1/4 and, when active, fires on each pass with probability 1/4 (FoundationDB's
-//! two levels), drawing from the seeded random source so a run replays exactly.
+//! two levels; a point the run names active fires on every other pass), drawing from the
+//! seeded random source so a run replays exactly.
 //!
 //! This is our own switch, not madsim's `buggify`: madsim's also delays every simulated connect
 //! and send, which turns the whole network hostile instead of probing our code.
@@ -14,19 +15,31 @@ use std::time::Duration;
 
 static ENABLED: AtomicBool = AtomicBool::new(false);
 
-/// Point -> whether it is active in this run (decided at its first pass).
-static ACTIVE: Mutex<BTreeMap<&'static str, bool>> = Mutex::new(BTreeMap::new());
+/// Point -> how often it fires on a pass in this run: 0 when inactive (decided at its first
+/// pass, unless named active from the start).
+static ACTIVE: Mutex<BTreeMap<String, f64>> = Mutex::new(BTreeMap::new());
+
+/// How often an active point fires on a pass; a point named active from the start fires more.
+const FIRE_PROBABILITY: f64 = 0.25;
+const NAMED_FIRE_PROBABILITY: f64 = 0.5;
 
 /// The longest delay a point injects.
 const DELAY_MS_MAX: u64 = 200;
 
 /// Switches buggify on or off for the next run (and forgets which points were active).
 pub fn enable(on: bool) {
+    enable_with(on, &[]);
+}
+
+/// As [`enable`], with `points` active for the whole run (a simulation aiming at one race
+/// keeps the point that widens it active instead of leaving it to the 1/4 draw).
+pub fn enable_with(on: bool, points: &[String]) {
     ENABLED.store(on, Ordering::Relaxed);
-    ACTIVE
+    let mut active = ACTIVE
         .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .clear();
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    active.clear();
+    active.extend((points.iter()).map(|point| (point.clone(), NAMED_FIRE_PROBABILITY)));
 }
 
 pub fn is_enabled() -> bool {
@@ -46,8 +59,17 @@ pub fn fires(point: &'static str) -> bool {
     let mut active = ACTIVE
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let active = *active.entry(point).or_insert_with(|| rng.gen_bool(0.25));
-    active && rng.gen_bool(0.25)
+    let probability = match active.get(point) {
+        Some(probability) => *probability,
+        None => *active.entry(point.to_string()).or_insert_with(|| {
+            if rng.gen_bool(0.25) {
+                FIRE_PROBABILITY
+            } else {
+                0.0
+            }
+        }),
+    };
+    probability > 0.0 && rng.gen_bool(probability)
 }
 
 /// Sleeps a random while at `point` when it fires.

@@ -185,6 +185,11 @@ impl DoubleBuffer {
         *lock(&self.shared.stats)
     }
 
+    /// The index of the last entry added (applied, maybe not yet durable).
+    pub fn last_added(&self) -> LogIndex {
+        lock(&self.shared.buffers).last_added
+    }
+
     /// Entries added but not yet durable.
     pub fn unflushed(&self) -> u64 {
         lock(&self.shared.buffers).last_added.0 - self.flushed_index().0

@@ -38,6 +38,9 @@ pub struct RunConfig {
     pub knobs: Knobs,
     /// Server buggify points (delays in flush, apply, RPC handling) are on.
     pub buggify: bool,
+    /// Buggify points active for the whole run (the others are drawn at their first pass).
+    #[serde(default)]
+    pub buggify_active: Vec<String>,
     /// The fault window.
     pub safety_ms: u64,
     /// After healing: a leader and `liveness_writes` completed writes within this bound.
@@ -89,6 +92,9 @@ impl RunConfig {
                 retry_cache_expiry_ms: 300_000,
             },
             buggify: preset.buggify && rng.gen_bool(0.5),
+            buggify_active: (preset.buggify_active.iter())
+                .map(|point| point.to_string())
+                .collect(),
             safety_ms: rng.gen_range(20_000..40_000),
             liveness_ms: 30_000,
             liveness_writes: 3,

@@ -28,7 +28,11 @@ struct Capture {
     trace: Option<Trace>,
     /// madsim's node id (as text: the type exists only under `--cfg madsim`) -> name.
     names: BTreeMap<String, String>,
+    /// Called with (node name, message) on every server event, inside the event.
+    hook: Option<std::rc::Rc<EventHook>>,
 }
+
+type EventHook = dyn Fn(&str, &str);
 
 thread_local! {
     static CAPTURE: RefCell<Capture> = RefCell::new(Capture::default());
@@ -39,7 +43,7 @@ pub fn capture_into(trace: &Trace) -> CaptureGuard {
     CAPTURE.with(|capture| {
         *capture.borrow_mut() = Capture {
             trace: Some(trace.clone()),
-            names: BTreeMap::new(),
+            ..Capture::default()
         }
     });
     CaptureGuard(())
@@ -51,6 +55,12 @@ impl Drop for CaptureGuard {
     fn drop(&mut self) {
         CAPTURE.with(|capture| *capture.borrow_mut() = Capture::default());
     }
+}
+
+/// Calls `hook` with the node's name and the message of every server event of this run, at the
+/// moment the server emits it (a check that must look at the node right then).
+pub fn on_server_event(hook: impl Fn(&str, &str) + 'static) {
+    CAPTURE.with(|capture| capture.borrow_mut().hook = Some(std::rc::Rc::new(hook)));
 }
 
 /// Names the simulated host `id` in log lines and trace lines of this run.
@@ -104,12 +114,18 @@ impl<S: Subscriber> Layer<S> for ServerEvents {
         let Some((time, node)) = whereabouts() else {
             return;
         };
-        let Some(trace) = CAPTURE.with(|capture| capture.borrow().trace.clone()) else {
+        let Some((trace, hook)) = CAPTURE.with(|capture| {
+            let capture = capture.borrow();
+            Some((capture.trace.clone()?, capture.hook.clone()))
+        }) else {
             return;
         };
         let mut text = EventText::default();
         event.record(&mut text);
         trace.record(time, &node, format_args!("{}{}", text.message, text.fields));
+        if let Some(hook) = hook {
+            hook(&node, &text.message);
+        }
     }
 }
 

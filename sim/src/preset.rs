@@ -27,6 +27,9 @@ pub struct Preset {
     pub small_unflushed: bool,
     /// Server buggify points may be switched on.
     pub buggify: bool,
+    /// Buggify points active for the whole run when buggify is on (the preset's race needs
+    /// them; others are drawn).
+    pub buggify_active: &'static [&'static str],
 }
 
 use FaultKind as K;
@@ -42,6 +45,7 @@ pub const PRESETS: &[Preset] = &[
         small_snapshots: false,
         small_unflushed: false,
         buggify: true,
+        buggify_active: &[],
     },
     Preset {
         name: "lost-write",
@@ -57,6 +61,7 @@ pub const PRESETS: &[Preset] = &[
         small_snapshots: true,
         small_unflushed: true,
         buggify: true,
+        buggify_active: &[],
     },
     Preset {
         name: "retry-duplicate",
@@ -73,6 +78,7 @@ pub const PRESETS: &[Preset] = &[
         small_snapshots: false,
         small_unflushed: false,
         buggify: true,
+        buggify_active: &[],
     },
     Preset {
         name: "double-buffer",
@@ -90,6 +96,7 @@ pub const PRESETS: &[Preset] = &[
         small_snapshots: true,
         small_unflushed: true,
         buggify: true,
+        buggify_active: &[],
     },
     Preset {
         name: "snapshot",
@@ -106,6 +113,7 @@ pub const PRESETS: &[Preset] = &[
         small_snapshots: true,
         small_unflushed: false,
         buggify: true,
+        buggify_active: &[],
     },
     Preset {
         name: "divergence",
@@ -116,12 +124,14 @@ pub const PRESETS: &[Preset] = &[
         small_snapshots: true,
         small_unflushed: true,
         buggify: true,
+        buggify_active: &[],
     },
     Preset {
         name: "leader-ready",
         provokes: "a new leader serving before it applied its term's first entry: leader kills \
-                   and isolations with reads right after the election; slow disks widen the \
-                   window before the new term's first entry is committed",
+                   and isolations with reads right after the election; slow disks and a small \
+                   unflushed limit make followers' apply lag, widening the window before a new \
+                   leader has applied its term's first entry",
         kinds: &[
             K::PowerLossDrop,
             K::ProcessCrash,
@@ -132,8 +142,10 @@ pub const PRESETS: &[Preset] = &[
         ],
         reads: Reads::Either,
         small_snapshots: false,
-        small_unflushed: false,
+        small_unflushed: true,
         buggify: true,
+        // Followers' apply lags their commit index: a new leader has entries to apply.
+        buggify_active: &["state_machine: apply nobody waits for"],
     },
     Preset {
         name: "liveness",
@@ -151,6 +163,7 @@ pub const PRESETS: &[Preset] = &[
         small_snapshots: true,
         small_unflushed: false,
         buggify: false,
+        buggify_active: &[],
     },
     Preset {
         name: "kitchen-sink",
@@ -160,6 +173,7 @@ pub const PRESETS: &[Preset] = &[
         small_snapshots: true,
         small_unflushed: true,
         buggify: true,
+        buggify_active: &[],
     },
 ];
 

@@ -17,7 +17,7 @@ const DURATION_MS_MIN: u64 = 50;
 /// One way to make a case simpler.
 #[derive(Clone, Copy, Debug)]
 enum Simplification {
-    /// Drop actions `[start, end)`.
+    /// Switch off the acting actions `[start, end)` (counted among those still acting).
     DropActions {
         start: usize,
         end: usize,
@@ -33,17 +33,22 @@ enum Simplification {
 }
 
 fn simplifications(case: &Case) -> Vec<Simplification> {
-    let count = case.schedule.actions.len();
+    // Over the actions that still act: positions index `enabled`.
+    let enabled = case.schedule.enabled_positions();
+    let count = enabled.len();
     let mut list = Vec::new();
-    if count > 1 {
-        list.push(Simplification::DropActions {
-            start: 0,
-            end: count / 2,
-        });
-        list.push(Simplification::DropActions {
-            start: count / 2,
-            end: count,
-        });
+    // Halves, quarters, eighths, then single actions (delta debugging's granularities): a
+    // failure that needs a few actions scattered through the schedule sheds the rest in chunks.
+    for parts in [2, 4, 8] {
+        if count < parts {
+            break;
+        }
+        for part in (0..parts).rev() {
+            list.push(Simplification::DropActions {
+                start: count * part / parts,
+                end: count * (part + 1) / parts,
+            });
+        }
     }
     for action in (0..count).rev() {
         list.push(Simplification::DropActions {
@@ -62,8 +67,8 @@ fn simplifications(case: &Case) -> Vec<Simplification> {
             }
         }
     }
-    for (action, timed) in case.schedule.actions.iter().enumerate() {
-        if timed.duration_ms / 2 >= DURATION_MS_MIN {
+    for &action in &enabled {
+        if case.schedule.actions[action].duration_ms / 2 >= DURATION_MS_MIN {
             list.push(Simplification::HalveDuration { action });
         }
     }
@@ -74,7 +79,10 @@ fn simplified(case: &Case, simplification: Simplification) -> Case {
     let mut case = case.clone();
     match simplification {
         Simplification::DropActions { start, end } => {
-            case.schedule.actions.drain(start..end);
+            // `start..end` count the acting actions; switch those off in place.
+            for position in case.schedule.enabled_positions()[start..end].to_vec() {
+                case.schedule.actions[position].disabled = true;
+            }
         }
         Simplification::HalveDuration { action } => {
             case.schedule.actions[action].duration_ms /= 2;

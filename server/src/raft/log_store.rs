@@ -68,6 +68,11 @@ impl<S: Store> LogStore<S> {
         }
     }
 
+    /// The last entry purged from the log, if any.
+    pub fn purged(&self) -> io::Result<Option<LogId>> {
+        self.read_state(PURGED_ROW)
+    }
+
     /// Why the log store stopped accepting writes, if it did.
     pub fn failure(&self) -> Option<String> {
         lock(&self.failure).clone()
@@ -151,6 +156,17 @@ impl<S: Store> LogStore<S> {
 }
 
 impl<S: Store> LogStore<S> {
+    /// The planted purge-past-flushed mistake: "the state machine applied it, so the log may
+    /// go", though what was applied since the last flush lives only in the table cache.
+    fn applied_purge_point(&self, log_id: LogId, buffer: &DoubleBuffer) -> io::Result<LogId> {
+        let applied = buffer.last_added().0.saturating_sub(1);
+        let entry = self.read_entries(applied..=applied, 1)?.pop();
+        Ok(match entry {
+            Some(entry) if entry.log_id.index > log_id.index => entry.log_id,
+            _ => log_id,
+        })
+    }
+
     /// The entries of `range` the log holds, at most `limit`, checked to be contiguous.
     fn read_entries(&self, range: impl RangeBounds<u64>, limit: usize) -> io::Result<Vec<Entry>> {
         let start = range.start_bound().map(|index| row(*index));
@@ -197,7 +213,10 @@ impl<S: Store> RaftLogReader<OmRaftConfig> for LogStore<S> {
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote>, io::Error> {
-        self.read_state(VOTE_ROW)
+        let vote: Option<Vote> = self.read_state(VOTE_ROW)?;
+        let term = vote.as_ref().map_or(0, |vote| vote.leader_id().term);
+        tracing::info!(term, "vote read");
+        Ok(vote)
     }
 }
 
@@ -225,10 +244,11 @@ impl<S: Store> RaftLogStorage<OmRaftConfig> for LogStore<S> {
         };
         if crate::bug_zoo::planted(crate::bug_zoo::Defect::VoteWithoutSync) {
             self.mutate(async { self.store.write(&[write]) }).await?;
-            return Ok(());
+        } else {
+            self.write_synced(&[write]).await?;
         }
-        self.write_synced(&[write]).await?;
-        tracing::info!(%vote, "vote saved");
+        // A promise: from here on this vote (its term) must survive any crash.
+        tracing::info!(term = vote.leader_id().term, %vote, "vote saved");
         Ok(())
     }
 
@@ -303,8 +323,12 @@ impl<S: Store> RaftLogStorage<OmRaftConfig> for LogStore<S> {
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), io::Error> {
         let buffer = lock(&self.flushed).clone();
-        let buffer =
-            buffer.filter(|_| !crate::bug_zoo::planted(crate::bug_zoo::Defect::PurgePastFlushed));
+        let (log_id, buffer) = match buffer {
+            Some(buffer) if crate::bug_zoo::planted(crate::bug_zoo::Defect::PurgePastFlushed) => {
+                (self.applied_purge_point(log_id, &buffer)?, None)
+            }
+            buffer => (log_id, buffer),
+        };
         if let Some(buffer) = buffer {
             // The purged entries must be in the store: never purge past the flushed index.
             let index = super::state_machine::om_index(log_id.index);

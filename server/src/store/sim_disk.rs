@@ -138,6 +138,16 @@ impl SimDisk {
         lock(&self.device).journals[scope.index()].synced.clone()
     }
 
+    /// What this disk would hold after a power loss now (every unsynced byte dropped), as a
+    /// disk of its own: the harness checks that what is durable at a moment is recoverable.
+    pub fn power_loss_image(&self) -> SimDisk {
+        let device = lock(&self.device);
+        SimDisk::with_journals([
+            device.journals[0].durable_copy(),
+            device.journals[1].durable_copy(),
+        ])
+    }
+
     /// Opens the store of `scope`: recovers it after a crash, formats it when blank.
     pub fn open(&self, scope: Scope) -> Result<SimDiskStore, StoreError> {
         let mut device = lock(&self.device);

@@ -37,15 +37,18 @@ struct Row {
 /// The preset aimed at each defect's bug class: tried first at every seed.
 fn aimed_preset(defect: Defect) -> &'static str {
     match defect {
-        Defect::AckBeforeLogSync | Defect::VoteWithoutSync => "lost-write",
+        Defect::AckBeforeLogSync | Defect::VoteWithoutSync | Defect::PurgePastFlushed => {
+            "lost-write"
+        }
         Defect::FlushedIndexBeforeDurable
         | Defect::EvictBeforeDurable
         | Defect::TransactionInfoSeparateBatch => "double-buffer",
-        Defect::PurgePastFlushed | Defect::SnapshotIndexAhead => "snapshot",
+        Defect::SnapshotIndexAhead => "snapshot",
         Defect::RetryCacheCallIdOnly | Defect::RetryCacheEarlyExpiry => "retry-duplicate",
         Defect::LinearizableReadLocal | Defect::FollowerReadWithoutLeader => "stale-read",
         Defect::LeaderServesBeforeReady | Defect::LeaderRestore => "leader-ready",
         Defect::ListStartInclusive => "kitchen-sink",
+        Defect::ApplyReadsOwnClock => "divergence",
     }
 }
 

@@ -1,9 +1,11 @@
 //! The properties a run is judged by, and what a broken one reports.
 
+pub mod durable_vote;
 #[cfg(madsim)]
 pub mod fail_stop;
 #[cfg(madsim)]
 pub mod raft_safety;
+pub mod recoverable;
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -21,6 +23,8 @@ pub enum Property {
     ReplicasIdentical,
     /// At most one leader per term.
     ElectionSafety,
+    /// A saved vote's term is never read back older, whatever crashed in between.
+    DurableVote,
     /// An entry applied at an index is the same entry on every node, for ever.
     CommittedEntryStable,
     /// A node's applied index never goes backwards while it runs.
@@ -29,6 +33,8 @@ pub enum Property {
     Liveness,
     /// A node stopped itself (or failed to boot) without an injected cause.
     FailStop,
+    /// What a node holds durably at a moment (a power loss then) is recoverable.
+    Recoverable,
     /// Something panicked (the server, or the harness on a broken assumption).
     Panic,
 }
@@ -41,10 +47,12 @@ impl Property {
             Property::Durability => "durability",
             Property::ReplicasIdentical => "replicas-identical",
             Property::ElectionSafety => "election-safety",
+            Property::DurableVote => "durable-vote",
             Property::CommittedEntryStable => "committed-entry-stable",
             Property::AppliedMonotonic => "applied-monotonic",
             Property::Liveness => "liveness",
             Property::FailStop => "fail-stop",
+            Property::Recoverable => "recoverable",
             Property::Panic => "panic",
         }
     }

@@ -22,7 +22,9 @@ pub async fn run(world: Arc<World>, schedule: &Schedule) {
         tasks.push(tokio::spawn(async move {
             let at = start + Duration::from_millis(action.at_ms);
             tokio::time::sleep(at.saturating_sub(elapsed())).await;
-            perform(&world, number, &action).await;
+            if !action.disabled {
+                perform(&world, number, &action).await;
+            }
         }));
     }
     for task in tasks {
@@ -173,13 +175,21 @@ async fn perform(world: &World, number: usize, action: &Action) {
             world.disruption_ended();
             world.note(format_args!("#{number} resume om{id}"));
         }
-        Fault::SlowDisk { target, latency_ms } => {
+        Fault::SlowDisk {
+            target,
+            latency_ms,
+            store,
+        } => {
             let Some(id) = resolve(world, target) else {
                 return world.note(format_args!("#{number} skipped: {fault}"));
             };
-            world.note(format_args!("#{number} slow disk om{id}: {latency_ms} ms"));
+            world.note(format_args!("#{number} {fault} (om{id})"));
+            let scopes = match store {
+                Some(store) => vec![scope(store)],
+                None => Scope::ALL.to_vec(),
+            };
             let slow = |latency| {
-                for scope in Scope::ALL {
+                for &scope in &scopes {
                     world
                         .cluster
                         .disk(id)
@@ -278,6 +288,7 @@ fn restart_if_stopped(world: &World, number: usize, id: NodeId) {
         world.note(format_args!(
             "#{number} om{id} had stopped itself ({reason}): restart"
         ));
+        world.observe_terms();
         world.cluster.kill(id, CrashMode::ProcessCrash);
         world.cluster.restart(id);
     }
@@ -365,6 +376,7 @@ async fn disk_crash(
                 trip.trigger, trip.pending_bytes
             ));
             // The disk already crashed; the host dies with it.
+            world.observe_terms();
             world.cluster.kill(id, CrashMode::ProcessCrash);
             tripped = true;
             break;
@@ -373,6 +385,16 @@ async fn disk_crash(
     }
     tokio::time::sleep(end.saturating_sub(elapsed())).await;
     world.cluster.disk(id).clear_faults();
+    // A trip after the last look above (inside the final sleep) crashed the disk too: the
+    // node must die and restart with it, or it would be left running on a dead disk.
+    if !tripped && (world.cluster.tripped_disks().iter()).any(|(node, _)| *node == id) {
+        world.note(format_args!(
+            "#{number} om{id} lost power at the action's end"
+        ));
+        world.observe_terms();
+        world.cluster.kill(id, CrashMode::ProcessCrash);
+        tripped = true;
+    }
     if tripped {
         world.cluster.restart(id);
         world.note(format_args!("#{number} restart om{id}"));
@@ -397,6 +419,7 @@ async fn kill(world: &World, number: usize, target: Target, crash: Crash, durati
         "#{number} kill om{id} ({target}): {mode:?} of {pending:?} unsynced bytes"
     ));
     world.set_node_state(id, NodeState::Killed(number));
+    world.observe_terms();
     world.cluster.kill(id, mode);
     tokio::time::sleep(duration).await;
     world.cluster.restart(id);

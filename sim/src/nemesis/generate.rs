@@ -179,6 +179,7 @@ fn fault(rng: &mut impl Rng, kind: FaultKind, options: &ScheduleOptions) -> Faul
         FaultKind::SlowDisk => Fault::SlowDisk {
             target: target(rng, nodes),
             latency_ms: rng.gen_range(1..200),
+            store: rng.gen_bool(0.5).then(|| store(rng)),
         },
         FaultKind::DiskFailure => Fault::DiskFailure {
             target: target(rng, nodes),
@@ -236,6 +237,7 @@ pub fn schedule(rng: &mut impl Rng, options: &ScheduleOptions) -> Schedule {
                 at_ms,
                 duration_ms,
                 fault: fault(rng, kind, options),
+                disabled: false,
             }
         })
         .collect();

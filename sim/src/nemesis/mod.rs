@@ -98,8 +98,14 @@ pub enum Fault {
     Kill { target: Target, crash: Crash },
     /// The node stops running (SIGSTOP) and resumes after the duration.
     Pause { target: Target },
-    /// Every sync of the node's disk takes `latency_ms` during the action.
-    SlowDisk { target: Target, latency_ms: u64 },
+    /// Every sync of the node's disk (or of one of its stores: Ozone may keep the Raft log and
+    /// the OM DB on separate disks) takes `latency_ms` during the action.
+    SlowDisk {
+        target: Target,
+        latency_ms: u64,
+        #[serde(default)]
+        store: Option<Store>,
+    },
     /// The node's wall clock runs `offset_ms` off during the action (a skew, or a jump and back).
     ClockSkew { target: Target, offset_ms: i64 },
     /// The node's store fails once; the node is restarted at the action's end.
@@ -124,6 +130,11 @@ pub struct Action {
     pub at_ms: u64,
     pub duration_ms: u64,
     pub fault: Fault,
+    /// Switched off by the shrinker: the action keeps its slot (its task still starts and
+    /// waits, so the simulation's random draws stay where they were) but does nothing. Deleting
+    /// it instead would shift every later draw and lose most failures it did not cause.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub disabled: bool,
 }
 
 impl Action {
@@ -144,17 +155,30 @@ impl Schedule {
         Schedule { actions }
     }
 
+    /// The actions that act (not switched off).
     pub fn len(&self) -> usize {
-        self.actions.len()
+        self.enabled().count()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.actions.is_empty()
+        self.len() == 0
+    }
+
+    /// Positions of the actions that act, in order.
+    pub fn enabled_positions(&self) -> Vec<usize> {
+        (self.actions.iter().enumerate())
+            .filter(|(_, action)| !action.disabled)
+            .map(|(position, _)| position)
+            .collect()
+    }
+
+    fn enabled(&self) -> impl Iterator<Item = &Action> {
+        self.actions.iter().filter(|action| !action.disabled)
     }
 
     /// When the last action has undone itself.
     pub fn end_ms(&self) -> u64 {
-        self.actions.iter().map(Action::end_ms).max().unwrap_or(0)
+        self.enabled().map(Action::end_ms).max().unwrap_or(0)
     }
 }
 
@@ -198,9 +222,19 @@ impl fmt::Display for Fault {
             Fault::Latency { min_ms, max_ms } => write!(f, "latency {min_ms}..{max_ms} ms"),
             Fault::Kill { target, crash } => write!(f, "kill {target} ({crash:?})"),
             Fault::Pause { target } => write!(f, "pause {target}"),
-            Fault::SlowDisk { target, latency_ms } => {
-                write!(f, "slow disk on {target}: {latency_ms} ms per sync")
-            }
+            Fault::SlowDisk {
+                target,
+                latency_ms,
+                store: None,
+            } => write!(f, "slow disk on {target}: {latency_ms} ms per sync"),
+            Fault::SlowDisk {
+                target,
+                latency_ms,
+                store: Some(store),
+            } => write!(
+                f,
+                "slow {store:?} store on {target}: {latency_ms} ms per sync"
+            ),
             Fault::ClockSkew { target, offset_ms } => {
                 write!(f, "clock of {target} off by {offset_ms} ms")
             }
@@ -234,7 +268,7 @@ impl fmt::Display for Action {
 
 impl fmt::Display for Schedule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for action in &self.actions {
+        for action in self.enabled() {
             writeln!(f, "{action}")?;
         }
         Ok(())

@@ -24,7 +24,7 @@ use om_server::om::{OmRequest, Quota};
 use om_server::store::sim_disk::{CrashMode, DiskFault, TailLoss};
 use om_server::store::Scope;
 use om_server::transport::TransportLimits;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// What the simulation hands to the checks.
@@ -164,9 +164,10 @@ fn configure(case: &Case) -> impl Fn(&mut NodeConfig) + '_ {
 }
 
 async fn simulate(case: Case, trace: Trace, recorder: Recorder) -> Simulated {
-    om_server::buggify::enable(case.config.buggify);
+    om_server::buggify::enable_with(case.config.buggify, &case.config.buggify_active);
     let _capture = crate::logging::capture_into(&trace);
     let cluster = crate::scenario::start_group(case.config.nodes, configure(&case)).await;
+    let unrecoverable = check_recoverable_at_purges(&cluster);
     let plans = case.workload.clients.clone();
     let hosts: Vec<_> = (0..plans.len() + 2)
         .map(|n| client_host(n as u64 + 1))
@@ -209,6 +210,8 @@ async fn simulate(case: Case, trace: Trace, recorder: Recorder) -> Simulated {
     nemesis::execute::run(world.clone(), &case.schedule).await;
     tokio::time::sleep(safety_end.saturating_sub(elapsed())).await;
     world.heal_network();
+    // The liveness phase measures recovery, not buggified slowness (FoundationDB's quiet phase).
+    om_server::buggify::enable(false);
     world.note("healed");
 
     let mut violations = Vec::new();
@@ -260,6 +263,8 @@ async fn simulate(case: Case, trace: Trace, recorder: Recorder) -> Simulated {
     fail_stop_watcher.await.expect("fail-stop watch task");
     violations.extend(monitor.violations());
     violations.extend(fail_stops.violations());
+    violations.extend(crate::invariants::durable_vote::check(&trace.lines()));
+    violations.extend(lock(&unrecoverable).drain(..));
     let applied_index = record_final_stores(&world, &cluster);
     if let Some(failures) = Some(cluster.boot_failures()).filter(|f| !f.is_empty()) {
         violations.push(Violation::new(
@@ -284,6 +289,40 @@ async fn simulate(case: Case, trace: Trace, recorder: Recorder) -> Simulated {
         leader_changes: monitor.leader_changes(),
         applied_index,
     }
+}
+
+/// Checks a node's power-loss image whenever it purges its log (the first finding per node).
+fn check_recoverable_at_purges(cluster: &Arc<SimCluster>) -> Arc<Mutex<Vec<Violation>>> {
+    let found: Arc<Mutex<Vec<Violation>>> = Arc::default();
+    let (cluster, sink) = (cluster.clone(), found.clone());
+    crate::logging::on_server_event(move |node, message| {
+        let Some(id) = (message == "log purged")
+            .then(|| node.strip_prefix("om")?.parse::<u64>().ok())
+            .flatten()
+        else {
+            return;
+        };
+        if let Err(loss) = crate::invariants::recoverable::check(cluster.disk(id)) {
+            let mut found = lock(&sink);
+            let prefix = format!("om{id}:");
+            if !found
+                .iter()
+                .any(|violation| violation.detail.starts_with(&prefix))
+            {
+                found.push(Violation::new(
+                    Property::Recoverable,
+                    format!("{prefix} {loss}"),
+                ));
+            }
+        }
+    });
+    found
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// After healing, within the bound: a leader, and `liveness_writes` writes answered.
@@ -422,6 +461,7 @@ async fn wait_for_clients(clients: Vec<madsim::task::JoinHandle<()>>, bound: Dur
 
 fn power_loss_of_every_node(world: &World) {
     let cluster = &world.cluster;
+    world.observe_terms();
     for id in cluster.ids() {
         let stats = cluster.disk(id).stats();
         let pending = (stats.log.pending_bytes, stats.tables.pending_bytes);

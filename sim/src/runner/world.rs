@@ -40,6 +40,9 @@ pub struct World {
     disruptions: Mutex<Disruptions>,
     /// How long after a disruption a deposed leader may still believe it leads.
     pub deposed_grace: Duration,
+    /// The highest term each node was seen in (running nodes when asked, the others when last
+    /// seen): a node down now may hold a higher term than any running one.
+    terms_seen: Mutex<BTreeMap<NodeId, u64>>,
     /// Nodes with an injected disk failure or armed crash, until the nemesis restarts them: a
     /// fail-stop there is expected, anywhere else it is a finding.
     injected: Mutex<std::collections::BTreeSet<NodeId>>,
@@ -71,6 +74,7 @@ impl World {
             nodes: Mutex::new(nodes),
             disruptions: Mutex::default(),
             deposed_grace,
+            terms_seen: Mutex::default(),
             injected: Mutex::default(),
         }
     }
@@ -144,6 +148,36 @@ impl World {
         disruptions.active == 0
             && disruptions.epoch == epoch_at_invoke
             && disruptions.quiet_since + self.deposed_grace <= invoked
+    }
+
+    /// Records the terms of the running nodes (the nemesis calls it before it stops a node).
+    pub fn observe_terms(&self) {
+        self.undisputed_leader(None);
+    }
+
+    /// Whether `id` now leads in the highest term any node is in or was last seen in: no
+    /// leader of a later term can have committed anything, so once ready, what it reads is
+    /// current (a DEFAULT read it answers is judged even while faults are in force).
+    pub fn leads_highest_term(&self, id: NodeId) -> bool {
+        self.undisputed_leader(Some(id))
+    }
+
+    fn undisputed_leader(&self, candidate: Option<NodeId>) -> bool {
+        let mut seen = lock(&self.terms_seen);
+        let mut leader_term = None;
+        for id in self.cluster.ids() {
+            let Some(node) = self.cluster.node(id) else {
+                continue;
+            };
+            let metrics = node.raft().metrics();
+            let metrics = openraft::rt::WatchReceiver::borrow_watched(&metrics);
+            let term = seen.entry(id).or_default();
+            *term = (*term).max(metrics.current_term);
+            if Some(id) == candidate && metrics.state == openraft::ServerState::Leader {
+                leader_term = Some(metrics.current_term);
+            }
+        }
+        leader_term.is_some_and(|leader_term| seen.values().all(|term| *term <= leader_term))
     }
 
     /// The node that leads in the highest term among running nodes.

@@ -158,10 +158,18 @@ impl ClientContext {
         let caller = instance.client.next_caller();
         let client = instance.pinned.as_mut().unwrap_or(&mut instance.client);
         let outcome = client.call_as(caller, request.clone()).await;
+        let answered_by = client.leader_hint();
         self.trace_call(instance, &request, &outcome);
+        // A deposed leader may answer a DEFAULT read stale, as Ozone documents: such a read is
+        // judged only if no fault could have deposed one, or if the node that answered still
+        // leads the highest term (no later leader exists; a new leader must not answer before
+        // it is ready).
         let judged = match self.read_option {
             ReadOption::Linearizable => true,
-            ReadOption::Default => self.world.quiet_throughout(epoch, invoked),
+            ReadOption::Default => {
+                self.world.quiet_throughout(epoch, invoked)
+                    || (outcome.is_ok() && self.world.leads_highest_term(answered_by))
+            }
         };
         let answered =
             matches!(&outcome, Ok(result) if crate::recorder::model_outcome(result).is_some());
@@ -187,8 +195,10 @@ impl ClientContext {
         if outcome.is_err() && instance.give_ups_left > 0 {
             instance.give_ups_left -= 1;
             self.record(instance, invoked, &request, &outcome);
+            self.look_after_lost_answer(instance, &request).await;
             return outcome;
         }
+        let lost_first = outcome.is_err();
         while outcome.is_err() && elapsed() < invoked + RETRY_WINDOW {
             outcome = instance.client.call_as(caller, request.clone()).await;
             self.trace_call(instance, &request, &outcome);
@@ -201,12 +211,24 @@ impl ClientContext {
             .push(Unresolved {
                 caller,
                 invoked,
-                request,
+                request: request.clone(),
             });
         } else {
             self.record(instance, invoked, &request, &outcome);
         }
+        if lost_first {
+            self.look_after_lost_answer(instance, &request).await;
+        }
         outcome
+    }
+
+    /// A client whose answer was lost looks at what its write touched, as a real one does to
+    /// learn what happened: the read usually reaches a node that just took over, which must not
+    /// answer from state older than what it committed before.
+    async fn look_after_lost_answer(&self, instance: &mut Instance, write: &OmRequest) {
+        if let Some(read) = crate::workload::generate::read_of(write) {
+            self.read(instance, read).await;
+        }
     }
 
     /// Resends every unresolved write with its call id through `client`'s failover (one

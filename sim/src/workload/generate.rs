@@ -275,7 +275,93 @@ pub fn workload(rng: &mut impl Rng, options: &WorkloadOptions) -> Workload {
             }
         })
         .collect();
-    Workload { clients }
+    let mut workload = Workload { clients };
+    if rng.gen_bool(0.5) {
+        workload.clients.push(reader(rng, options, &names));
+    }
+    workload
+}
+
+/// A client that only reads, often (a dashboard, a GET-heavy S3 gateway): whatever node
+/// serves a read at the wrong moment, it is likely to be asking.
+fn reader(rng: &mut impl Rng, options: &WorkloadOptions, names: &Names) -> ClientPlan {
+    const READS: [RequestKind; 7] = [
+        RequestKind::VolumeInfo,
+        RequestKind::BucketInfo,
+        RequestKind::LookupKey,
+        RequestKind::ListVolumes,
+        RequestKind::ListBuckets,
+        RequestKind::ListKeys,
+        RequestKind::ListOpenKeys,
+    ];
+    let think_ms_max = options.think_ms_max / 4;
+    let steps = (0..options.steps_per_client * 4)
+        .map(|_| {
+            let kind = *READS.choose(rng).expect("read kinds");
+            TimedStep {
+                think_ms: rng.gen_range(0..=think_ms_max),
+                step: names.step(rng, kind),
+            }
+        })
+        .collect();
+    ClientPlan {
+        reads: ReadRoute::Leader,
+        retry_unknown: true,
+        steps,
+    }
+}
+
+/// The read that shows what `write` changed.
+pub fn read_of(write: &OmRequest) -> Option<OmRequest> {
+    use OmRequest as R;
+    Some(match write {
+        R::CreateVolume { volume, .. }
+        | R::SetVolumeOwner { volume, .. }
+        | R::SetVolumeQuota { volume, .. }
+        | R::DeleteVolume { volume } => R::VolumeInfo {
+            volume: volume.clone(),
+        },
+        R::CreateBucket { volume, bucket, .. }
+        | R::SetBucketProperty { volume, bucket, .. }
+        | R::DeleteBucket { volume, bucket } => R::BucketInfo {
+            volume: volume.clone(),
+            bucket: bucket.clone(),
+        },
+        R::OpenKey {
+            volume,
+            bucket,
+            key,
+            ..
+        } => R::ListOpenKeys {
+            volume: volume.clone(),
+            bucket: bucket.clone(),
+            prefix: key.clone(),
+            start: String::new(),
+            max: 1000,
+        },
+        R::CommitKey {
+            volume,
+            bucket,
+            key,
+            ..
+        }
+        | R::DeleteKey {
+            volume,
+            bucket,
+            key,
+        }
+        | R::RenameKey {
+            volume,
+            bucket,
+            to_key: key,
+            ..
+        } => R::LookupKey {
+            volume: volume.clone(),
+            bucket: bucket.clone(),
+            key: key.clone(),
+        },
+        _ => return None,
+    })
 }
 
 /// Reads of every name the generator can touch: after the run they show the whole state, so

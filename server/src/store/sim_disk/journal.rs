@@ -118,6 +118,15 @@ impl Journal {
         }
     }
 
+    /// What a power loss now would leave: the synced bytes only, to be recovered.
+    pub(super) fn durable_copy(&self) -> Journal {
+        Journal {
+            synced: self.synced.clone(),
+            compacted_bytes: self.compacted_bytes,
+            ..Journal::new()
+        }
+    }
+
     /// A journal formatted with another format version (tests of the refusal path).
     pub(super) fn formatted(format_version: u32) -> Journal {
         let mut journal = Journal::new();
