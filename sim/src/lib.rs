@@ -2,11 +2,13 @@
 //! as data, and (under `--cfg madsim`) the cluster harness and the runner that executes a case
 //! on madsim and checks it.
 
+pub mod apply_comparison;
 pub mod checker;
 pub mod cli;
 #[cfg(madsim)]
 pub mod cluster;
 pub mod config;
+pub mod fuzzing;
 pub mod invariants;
 pub mod logging;
 pub mod nemesis;

@@ -4,71 +4,11 @@
 //! independently in `checker::model::om`. Every answer and the final state must be identical,
 //! also after the replica reopens from its disk.
 
-use om_server::applier::Applier;
-use om_server::om::{OmEntry, OmRequest, OmResult};
-use om_server::store::sim_disk::{DiskFault, SimDisk};
-use om_server::store::{Scope, Store};
-use om_server::types::{LogIndex, Term, TimeMs};
-use om_sim::checker::model::om::{
-    BucketLayout, OmErrorCode, OmModel, OmOp, OmOutcome, OmResponse, Quota, Replication,
-};
-use om_sim::recorder::model_outcome;
+use om_sim::apply_comparison::{compare, model_outcomes, resolve_commits, Pacing, LAST_OPEN};
+use om_sim::checker::model::om::{BucketLayout, OmErrorCode, OmOp, Quota, Replication};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 use std::time::Duration;
-
-const TIME_BASE_MS: u64 = 1_700_000_000_000;
-
-/// A generated commit with this open id commits the most recent open, with its names (ids are
-/// log indexes, which the generator cannot know); other ids mostly name no open key.
-const LAST_OPEN: u64 = 0;
-
-/// The last open: its index and names.
-#[derive(Clone, Default)]
-struct LastOpen {
-    index: u64,
-    names: (String, String, String),
-}
-
-/// Rewrites a `LAST_OPEN` commit into a commit of the last open, and records opens.
-fn resolve(op: &OmOp, index: u64, last: &mut LastOpen) -> OmOp {
-    let mut op = op.clone();
-    match &mut op {
-        OmOp::OpenKey {
-            volume,
-            bucket,
-            key,
-            ..
-        } => {
-            *last = LastOpen {
-                index,
-                names: (volume.clone(), bucket.clone(), key.clone()),
-            };
-        }
-        OmOp::CommitKey {
-            volume,
-            bucket,
-            key,
-            open_id,
-            ..
-        } if *open_id == LAST_OPEN => {
-            *open_id = last.index;
-            (*volume, *bucket, *key) = last.names.clone();
-        }
-        _ => {}
-    }
-    op
-}
-
-/// The two implementations share field and variant names, so serde maps one onto the other.
-fn to_server(op: &OmOp) -> OmRequest {
-    serde_json::from_value(serde_json::to_value(op).unwrap()).expect("same request shape")
-}
-
-/// The server's answer in the model's terms (the mapping the simulation's recorder uses).
-fn to_model(result: OmResult) -> OmOutcome {
-    model_outcome(&result).unwrap_or_else(|| panic!("not a replicated answer: {result:?}"))
-}
 
 fn name(pool: &'static [&'static str]) -> impl Strategy<Value = String> {
     proptest::sample::select(pool).prop_map(str::to_string)
@@ -190,109 +130,13 @@ fn sequence() -> impl Strategy<Value = Vec<OmOp>> {
     })
 }
 
-/// Reads that cover the whole namespace: every volume, bucket, key and open key.
-fn full_listing(read: &mut dyn FnMut(&OmOp) -> OmOutcome) -> Vec<OmOutcome> {
-    let list = |prefix: &str| (prefix.to_string(), String::new(), 1000);
-    let mut outcomes = Vec::new();
-    let (prefix, start, max) = list("");
-    let volumes = read(&OmOp::ListVolumes { prefix, start, max });
-    let names: Vec<String> = match &volumes {
-        Ok(OmResponse::Volumes(volumes)) => {
-            volumes.iter().map(|volume| volume.name.clone()).collect()
-        }
-        other => panic!("volume list: {other:?}"),
+async fn run(ops: Vec<OmOp>, pauses: Vec<bool>) {
+    let pacing = Pacing {
+        sync_latency: Duration::from_millis(3),
+        pauses,
+        pause: Duration::from_millis(2),
     };
-    outcomes.push(volumes);
-    for volume in names {
-        let (prefix, start, max) = list("");
-        let buckets = read(&OmOp::ListBuckets {
-            volume: volume.clone(),
-            prefix,
-            start,
-            max,
-        });
-        let bucket_names: Vec<String> = match &buckets {
-            Ok(OmResponse::Buckets(buckets)) => {
-                buckets.iter().map(|bucket| bucket.name.clone()).collect()
-            }
-            other => panic!("bucket list: {other:?}"),
-        };
-        outcomes.push(buckets);
-        for bucket in bucket_names {
-            let (volume, bucket) = (volume.clone(), bucket.clone());
-            outcomes.push(read(&OmOp::ListKeys {
-                volume: volume.clone(),
-                bucket: bucket.clone(),
-                prefix: String::new(),
-                start: String::new(),
-                max: 1000,
-            }));
-            outcomes.push(read(&OmOp::ListOpenKeys {
-                volume,
-                bucket,
-                prefix: String::new(),
-                start: String::new(),
-                max: 1000,
-            }));
-        }
-    }
-    outcomes
-}
-
-fn server_read<S: Store>(applier: &Applier<S>, op: &OmOp) -> OmOutcome {
-    to_model(applier.read(&to_server(op)).expect("store read"))
-}
-
-async fn run(ops: Vec<OmOp>, yields: Vec<bool>) {
-    let disk = SimDisk::new();
-    disk.inject(DiskFault::SyncLatency {
-        scope: Scope::Tables,
-        latency: Duration::from_millis(3),
-    });
-    let applier = Applier::open(disk.open(Scope::Tables).unwrap(), 8).unwrap();
-    let mut model = OmModel::new();
-    let mut index = 0;
-    let mut last_open = LastOpen::default();
-    for (position, op) in ops.iter().enumerate() {
-        let op = &resolve(op, index + 1, &mut last_open);
-        let expected;
-        let observed;
-        if op.is_read() {
-            expected = model.apply(index, 0, op);
-            observed = server_read(&applier, op);
-        } else {
-            index += 1;
-            let time_ms = TIME_BASE_MS + index * 10;
-            expected = model.apply(index, time_ms, op);
-            let entry = OmEntry {
-                index: LogIndex(index),
-                time: TimeMs(time_ms),
-                request: to_server(op),
-            };
-            observed = to_model(applier.apply(Term(1), &entry).await.expect("apply"));
-        }
-        assert_eq!(observed, expected, "op {position}: {op:?}");
-        if yields[position % yields.len()] {
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-    }
-    let mut model_read = |op: &OmOp| model.clone().apply(0, 0, op);
-    let expected = full_listing(&mut model_read);
-    assert_eq!(
-        full_listing(&mut |op| server_read(&applier, op)),
-        expected,
-        "final state"
-    );
-
-    // Everything applied is durable once flushed; a reopened replica holds the same state.
-    applier.double_buffer().stop().await;
-    let reopened = Applier::open(disk.open(Scope::Tables).unwrap(), 8).unwrap();
-    assert_eq!(reopened.last_applied().index, LogIndex(index));
-    assert_eq!(
-        full_listing(&mut |op| server_read(&reopened, op)),
-        expected,
-        "state after reopen"
-    );
+    compare(&resolve_commits(&ops), &pacing).await;
 }
 
 fn block_on<F: std::future::Future>(future: F) -> F::Output {
@@ -316,9 +160,9 @@ proptest! {
     #[test]
     fn server_state_machine_matches_reference_model(
         ops in sequence(),
-        yields in proptest::collection::vec(any::<bool>(), 1..8),
+        pauses in proptest::collection::vec(any::<bool>(), 1..8),
     ) {
-        block_on(run(ops, yields));
+        block_on(run(ops, pauses));
     }
 }
 
@@ -331,11 +175,8 @@ fn generated_sequences_reach_successes_and_errors() {
     let mut outcomes: BTreeMap<String, u64> = BTreeMap::new();
     for _ in 0..200 {
         let ops = sequence().new_tree(&mut runner).unwrap().current();
-        let mut model = OmModel::new();
-        let mut last_open = LastOpen::default();
-        for (index, op) in ops.iter().enumerate() {
-            let index = index as u64 + 1;
-            let label = match model.apply(index, 0, &resolve(op, index, &mut last_open)) {
+        for outcome in model_outcomes(&resolve_commits(&ops)) {
+            let label = match outcome {
                 Ok(response) => format!("{:?}", std::mem::discriminant(&response)),
                 Err(code) => code.code().to_string(),
             };

@@ -123,6 +123,21 @@ impl SimDisk {
         ])
     }
 
+    /// A device whose `scope` holds `platter` as its synced journal, as found after a power
+    /// loss (fuzzing of recovery: arbitrary or corrupted bytes).
+    #[doc(hidden)]
+    pub fn with_platter_for_test(scope: Scope, platter: Vec<u8>) -> SimDisk {
+        let mut journals = [Journal::new(), Journal::new()];
+        journals[scope.index()].synced = platter;
+        SimDisk::with_journals(journals)
+    }
+
+    /// The synced journal of `scope`: what a power loss that drops every unsynced byte keeps.
+    #[doc(hidden)]
+    pub fn platter_for_test(&self, scope: Scope) -> Vec<u8> {
+        lock(&self.device).journals[scope.index()].synced.clone()
+    }
+
     /// What this disk would hold after a power loss now (every unsynced byte dropped), as a
     /// disk of its own: the harness checks that what is durable at a moment is recoverable.
     pub fn power_loss_image(&self) -> SimDisk {

@@ -1,0 +1,4 @@
+#![no_main]
+//! Property and input format: `om_sim::fuzzing::journal_recovery`.
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| om_sim::fuzzing::journal_recovery(data));

@@ -1,0 +1,4 @@
+#![no_main]
+//! Property and input format: `om_sim::fuzzing::request_decoder`.
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| om_sim::fuzzing::request_decoder(data));
