@@ -6,7 +6,7 @@
 //! The model-based proptest (`tests/server_matches_model.rs`) and the `om_apply` fuzz target
 //! drive the same comparison with their own generators and runtimes.
 
-use crate::checker::model::om::{OmModel, OmOp, OmOutcome, OmResponse};
+use crate::checker::model::om::{BucketLayout, OmModel, OmOp, OmOutcome, OmResponse, Quota};
 use crate::recorder::model_outcome;
 use om_server::applier::Applier;
 use om_server::om::{OmEntry, OmRequest, OmResult};
@@ -37,6 +37,30 @@ pub struct Pacing {
 }
 
 /// The leader-stamped time of the entry at `index`.
+/// Volumes and buckets without quotas, created first so that later requests mostly meet
+/// existing parents (a generator may take a subsequence).
+pub fn setup_ops() -> Vec<OmOp> {
+    let volume = |volume: &str| OmOp::CreateVolume {
+        volume: volume.into(),
+        owner: "setup".into(),
+        quota: Quota::default(),
+    };
+    let bucket = |volume: &str, bucket: &str| OmOp::CreateBucket {
+        volume: volume.into(),
+        bucket: bucket.into(),
+        versioning: false,
+        layout: BucketLayout::ObjectStore,
+        quota: Quota::default(),
+    };
+    vec![
+        volume("vol-a"),
+        volume("vol.c"),
+        bucket("vol-a", "buck"),
+        bucket("vol-a", "bucket-2"),
+        bucket("vol.c", "buck"),
+    ]
+}
+
 pub fn time_of(index: u64) -> u64 {
     TIME_BASE_MS + index * 10
 }

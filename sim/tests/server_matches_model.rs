@@ -4,7 +4,9 @@
 //! independently in `checker::model::om`. Every answer and the final state must be identical,
 //! also after the replica reopens from its disk.
 
-use om_sim::apply_comparison::{compare, model_outcomes, resolve_commits, Pacing, LAST_OPEN};
+use om_sim::apply_comparison::{
+    compare, model_outcomes, resolve_commits, setup_ops, Pacing, LAST_OPEN,
+};
 use om_sim::checker::model::om::{BucketLayout, OmErrorCode, OmOp, Quota, Replication};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
@@ -101,26 +103,7 @@ fn op() -> impl Strategy<Value = OmOp> {
 /// Some volumes and buckets first (in order, without quotas), so that later requests mostly
 /// meet existing parents.
 fn setup() -> impl Strategy<Value = Vec<OmOp>> {
-    let volume = |volume: &str| OmOp::CreateVolume {
-        volume: volume.into(),
-        owner: "setup".into(),
-        quota: Quota::default(),
-    };
-    let bucket = |volume: &str, bucket: &str| OmOp::CreateBucket {
-        volume: volume.into(),
-        bucket: bucket.into(),
-        versioning: false,
-        layout: BucketLayout::ObjectStore,
-        quota: Quota::default(),
-    };
-    let all = vec![
-        volume("vol-a"),
-        volume("vol.c"),
-        bucket("vol-a", "buck"),
-        bucket("vol-a", "bucket-2"),
-        bucket("vol.c", "buck"),
-    ];
-    proptest::sample::subsequence(all, 0..=5)
+    proptest::sample::subsequence(setup_ops(), 0..=5)
 }
 
 fn sequence() -> impl Strategy<Value = Vec<OmOp>> {

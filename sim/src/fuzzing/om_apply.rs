@@ -6,7 +6,7 @@
 //! each other's volumes, buckets and keys), sometimes from the bytes themselves (so name
 //! validation is compared too); sizes, quotas and limits reach their extremes.
 
-use crate::apply_comparison::{compare, resolve_commits, Pacing, LAST_OPEN};
+use crate::apply_comparison::{compare, resolve_commits, setup_ops, Pacing, LAST_OPEN};
 use crate::checker::model::om::{BucketLayout, OmOp, Quota, Replication};
 use arbitrary::{Arbitrary, Result, Unstructured};
 use std::collections::BTreeMap;
@@ -51,7 +51,7 @@ fn block_on<F: std::future::Future>(future: F) -> F::Output {
 /// A setup subsequence (one byte), the pauses (one byte), then requests until the bytes end.
 fn scenario(input: &mut Unstructured) -> Result<(Vec<OmOp>, Pacing)> {
     let setup_mask = u8::arbitrary(input)?;
-    let mut ops: Vec<OmOp> = (setup().into_iter().enumerate())
+    let mut ops: Vec<OmOp> = (setup_ops().into_iter().enumerate())
         .filter(|(position, _)| setup_mask & (1 << position) != 0)
         .map(|(_, op)| op)
         .collect();
@@ -66,29 +66,6 @@ fn scenario(input: &mut Unstructured) -> Result<(Vec<OmOp>, Pacing)> {
         ops.push(op(input)?);
     }
     Ok((ops, pacing))
-}
-
-/// Volumes and buckets without quotas, so that later requests mostly meet existing parents.
-fn setup() -> Vec<OmOp> {
-    let volume = |volume: &str| OmOp::CreateVolume {
-        volume: volume.into(),
-        owner: "setup".into(),
-        quota: Quota::default(),
-    };
-    let bucket = |volume: &str, bucket: &str| OmOp::CreateBucket {
-        volume: volume.into(),
-        bucket: bucket.into(),
-        versioning: false,
-        layout: BucketLayout::ObjectStore,
-        quota: Quota::default(),
-    };
-    vec![
-        volume("vol-a"),
-        volume("vol.c"),
-        bucket("vol-a", "buck"),
-        bucket("vol-a", "bucket-2"),
-        bucket("vol.c", "buck"),
-    ]
 }
 
 fn op(input: &mut Unstructured) -> Result<OmOp> {
