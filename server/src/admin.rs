@@ -84,14 +84,20 @@ pub struct NodeRole {
 pub const TRANSFER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Serves one message of the client port.
-pub async fn on_client_message<S: Store>(node: &OmNode<S>, message: ClientMessage) -> ClientAnswer {
+pub async fn on_client_message<S: Store, L: Store>(
+    node: &OmNode<S, L>,
+    message: ClientMessage,
+) -> ClientAnswer {
     match message {
         ClientMessage::Om(request) => ClientAnswer::Om(node.on_client_request(request).await),
         ClientMessage::Admin(request) => ClientAnswer::Admin(on_admin_request(node, request).await),
     }
 }
 
-async fn on_admin_request<S: Store>(node: &OmNode<S>, request: AdminRequest) -> AdminResult {
+async fn on_admin_request<S: Store, L: Store>(
+    node: &OmNode<S, L>,
+    request: AdminRequest,
+) -> AdminResult {
     match request {
         AdminRequest::Role => Ok(AdminResponse::Role(role_of(node))),
         AdminRequest::TransferLeadership { to } => on_transfer(node, to).await,
@@ -99,7 +105,7 @@ async fn on_admin_request<S: Store>(node: &OmNode<S>, request: AdminRequest) -> 
 }
 
 /// This node's view of the group.
-pub fn role_of<S: Store>(node: &OmNode<S>) -> NodeRole {
+pub fn role_of<S: Store, L: Store>(node: &OmNode<S, L>) -> NodeRole {
     let metrics = node.raft().metrics();
     let metrics = openraft::rt::WatchReceiver::borrow_watched(&metrics);
     let role = match metrics.state {
@@ -121,7 +127,7 @@ pub fn role_of<S: Store>(node: &OmNode<S>) -> NodeRole {
     }
 }
 
-async fn on_transfer<S: Store>(node: &OmNode<S>, to: NodeId) -> AdminResult {
+async fn on_transfer<S: Store, L: Store>(node: &OmNode<S, L>, to: NodeId) -> AdminResult {
     let (is_leader, leader, is_voter) = {
         let metrics = node.raft().metrics();
         let metrics = openraft::rt::WatchReceiver::borrow_watched(&metrics);

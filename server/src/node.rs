@@ -120,12 +120,13 @@ impl std::fmt::Display for StartError {
     }
 }
 
-pub struct OmNode<S: Store> {
+/// `S` holds the tables, `L` the Raft log (a different backend may suit each).
+pub struct OmNode<S: Store, L: Store = S> {
     config: NodeConfig,
     raft: Raft<S>,
     applier: Arc<Applier<S>>,
     /// Shares the sticky failure of the adapter Raft writes its log through.
-    log_store: LogStore<S>,
+    log_store: LogStore<L>,
     /// Says when openraft's state-machine worker has quit (shutdown waits for it).
     state_machine_released: Released,
     /// The chunks of a snapshot a leader is sending this node.
@@ -141,16 +142,16 @@ fn parse_address(address: &str) -> Result<SocketAddr, StartError> {
         .map_err(|_| StartError::Config(format!("not a socket address: {address}")))
 }
 
-impl<S: Store> OmNode<S> {
+impl<S: Store, L: Store> OmNode<S, L> {
     /// Starts on two stores, as Ozone keeps the Raft log (`ozone.om.ratis.storage.dir`) apart
     /// from the OM DB (`ozone.om.db.dirs`): `log_store` holds the Raft log and state,
     /// `table_store` the tables the double buffer flushes. Starts Raft (which replays the log
     /// after the flushed index) and listens for clients and peers.
     pub async fn start(
         config: NodeConfig,
-        log_store: S,
+        log_store: L,
         table_store: S,
-    ) -> Result<Arc<OmNode<S>>, StartError> {
+    ) -> Result<Arc<OmNode<S, L>>, StartError> {
         let raft_config = Arc::new(config.raft_config()?);
         let applier = Arc::new(
             Applier::open(table_store, config.unflushed_transactions_max)

@@ -143,6 +143,17 @@ pub fn expire<V: MetadataView>(
     let Some(cutoff) = now.0.checked_sub(expiry_ms) else {
         return Ok(Vec::new());
     };
+    // Mostly nothing has expired: one row says so, cheaper than a page of them on every apply.
+    let oldest = view.scan(Table::RetryCache, EXPIRY_PREFIX, None, 1)?;
+    let expired = |key: &[u8]| -> Result<Option<Caller>, StoreError> {
+        let (time, caller) = parse_expiry_row(key)
+            .ok_or_else(|| StoreError::Corrupt(format!("retry cache expiry row {key:?}")))?;
+        Ok((time.0 < cutoff).then_some(caller))
+    };
+    match oldest.first() {
+        Some((key, _)) if expired(key)?.is_some() => {}
+        _ => return Ok(Vec::new()),
+    }
     let rows = view.scan(
         Table::RetryCache,
         EXPIRY_PREFIX,
@@ -151,11 +162,9 @@ pub fn expire<V: MetadataView>(
     )?;
     let mut writes = Vec::new();
     for (key, _) in rows {
-        let (time, caller) = parse_expiry_row(&key)
-            .ok_or_else(|| StoreError::Corrupt(format!("retry cache expiry row {key:?}")))?;
-        if time.0 >= cutoff {
+        let Some(caller) = expired(&key)? else {
             break;
-        }
+        };
         for row in [key, call_row(caller)] {
             writes.push(TableWrite {
                 table: Table::RetryCache,

@@ -17,6 +17,7 @@ use crate::om::MetadataView;
 use crate::store::{Rows, Store, Table, TableWrite};
 use crate::types::LogIndex;
 use std::collections::BTreeMap;
+use std::ops::Bound;
 use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 type Row = (Table, Vec<u8>);
@@ -115,17 +116,28 @@ impl TableCache {
         }
     }
 
-    /// Every cached row (tombstones included) of `table` starting with `prefix`, after `after`.
+    /// The cached rows of `table` starting with `prefix`, after `after`, in key order, up to
+    /// and including the `values_max`-th row with a value (tombstones on the way included).
     pub fn scan_prefix(
         &self,
         table: Table,
         prefix: &[u8],
         after: Option<&[u8]>,
+        values_max: usize,
     ) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
         let entries = self.lock();
-        (entries.rows.range((table, prefix.to_vec())..))
+        let start = match after {
+            Some(after) if after >= prefix => Bound::Excluded((table, after.to_vec())),
+            _ => Bound::Included((table, prefix.to_vec())),
+        };
+        let mut values = 0;
+        (entries.rows.range((start, Bound::Unbounded)))
             .take_while(|((row_table, key), _)| *row_table == table && key.starts_with(prefix))
-            .filter(|((_, key), _)| after.is_none_or(|after| key.as_slice() > after))
+            .take_while(|(_, entry)| {
+                let more = values < values_max;
+                values += usize::from(entry.value.is_some());
+                more
+            })
             .map(|((_, key), entry)| (key.clone(), entry.value.clone()))
             .collect()
     }
@@ -206,9 +218,12 @@ impl<S: Store> MetadataView for CachedView<'_, S> {
         after: Option<&[u8]>,
         limit: usize,
     ) -> Result<Rows, StoreError> {
-        let cached = self.cache.scan_prefix(table, prefix, after);
-        // Each cached row hides or replaces at most one stored row: fetching `limit + cached`
-        // stored rows always yields the first `limit` merged rows.
+        // A cached row past the `limit`-th cached value cannot be among the first `limit`
+        // merged rows, nor can a stored row it would hide. Each cached row hides or replaces at
+        // most one stored row: fetching `limit + cached` stored rows always yields the first
+        // `limit` merged rows. Cache first, then store: a flush in between writes the store
+        // before it evicts, so no row is missed.
+        let cached = self.cache.scan_prefix(table, prefix, after, limit);
         let stored =
             self.store
                 .scan_prefix(table, prefix, after, limit.saturating_add(cached.len()))?;

@@ -3,6 +3,8 @@
 //!
 //! To ensure correctness:
 //! - an append is synced before openraft hears it is durable (it then counts toward commit);
+//!   appends do not wait for their sync: they share one (`group_commit`), which the vote,
+//!   truncation, purge and close wait for before they write (write I/O stays in order);
 //! - the vote is synced before `save_vote` returns;
 //! - purge never passes the flushed index: the entries it drops must be in the store already;
 //! - after a failed write or sync, nothing is ever reported durable again (a sticky failure:
@@ -11,6 +13,7 @@
 //! The log lives in its own store (Ozone's `ozone.om.ratis.storage.dir`), apart from the
 //! tables: its syncs make nothing of the tables durable, and the tables' flushes nothing of it.
 
+use super::group_commit::{GroupCommit, WrittenAppend};
 use super::{io_error, Entry, LogId, OmRaftConfig, Vote};
 use crate::double_buffer::DoubleBuffer;
 use crate::store::{Store, Table, TableWrite};
@@ -39,6 +42,8 @@ pub struct LogStore<S: Store> {
     flushed: Arc<Mutex<Option<DoubleBuffer>>>,
     /// The first failed write or sync; every later mutation fails with it.
     failure: Arc<Mutex<Option<String>>>,
+    /// Appends written and waiting for the sync that makes them durable.
+    appends: Arc<GroupCommit>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -65,6 +70,7 @@ impl<S: Store> LogStore<S> {
             store,
             flushed: Arc::new(Mutex::new(None)),
             failure: Arc::new(Mutex::new(None)),
+            appends: Arc::new(GroupCommit::default()),
         }
     }
 
@@ -97,7 +103,32 @@ impl<S: Store> LogStore<S> {
 
     /// Closes the store (`Store::close`): the log's files are released when it returns.
     pub async fn close(&self) -> Result<(), crate::error::StoreError> {
+        self.sync_appends().await;
         self.store.close().await
+    }
+
+    /// One sync for every append written whose sync has not started (after the sync in flight,
+    /// if any); then tells openraft, in append order, that they are durable (or that they
+    /// failed). Appends written meanwhile wait for the next turn.
+    async fn sync_appends(&self) {
+        let _turn = self.appends.turn().await;
+        let appends = self.appends.take();
+        if appends.is_empty() {
+            return;
+        }
+        let synced = self.mutate(self.store.sync()).await;
+        for append in appends {
+            let result = match &synced {
+                Ok(()) => {
+                    let (entries, last) = (append.entries, append.last);
+                    tracing::debug!(entries, last = ?last, "log appended");
+                    Ok(())
+                }
+                Err(error) => Err(io::Error::new(error.kind(), error.to_string())),
+            };
+            // Durable before openraft counts it toward commit.
+            append.callback.io_completed(result);
+        }
     }
 
     /// Where the state machine publishes its double buffer, whose flushed index bounds purges.
@@ -237,6 +268,7 @@ impl<S: Store> RaftLogStorage<OmRaftConfig> for LogStore<S> {
     }
 
     async fn save_vote(&mut self, vote: &Vote) -> Result<(), io::Error> {
+        self.sync_appends().await;
         let write = TableWrite {
             table: Table::RaftState,
             key: VOTE_ROW.to_vec(),
@@ -294,23 +326,24 @@ impl<S: Store> RaftLogStorage<OmRaftConfig> for LogStore<S> {
             callback.io_completed(written);
             return failed.map_or(Ok(()), Err);
         }
-        let synced = self.write_synced(&batch).await;
-        let failed = synced
-            .as_ref()
-            .err()
-            .map(|error| io::Error::new(error.kind(), error.to_string()));
-        if failed.is_none() {
-            tracing::debug!(entries = batch.len(), last = ?last, "log appended");
+        if let Err(error) = self.mutate(async { self.store.write(&batch) }).await {
+            callback.io_completed(Err(io::Error::new(error.kind(), error.to_string())));
+            return Err(error);
         }
-        // Durable before openraft counts it toward commit.
-        callback.io_completed(synced);
-        match failed {
-            Some(error) => Err(error),
-            None => Ok(()),
+        let written = WrittenAppend {
+            callback,
+            entries: batch.len(),
+            last,
+        };
+        if self.appends.push(written) {
+            let log = self.clone();
+            tokio::spawn(async move { log.sync_appends().await });
         }
+        Ok(())
     }
 
     async fn truncate_after(&mut self, last_log_id: Option<LogId>) -> Result<(), io::Error> {
+        self.sync_appends().await;
         let start = match last_log_id {
             Some(log_id) => Bound::Excluded(log_id.index),
             None => Bound::Unbounded,
@@ -322,6 +355,7 @@ impl<S: Store> RaftLogStorage<OmRaftConfig> for LogStore<S> {
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), io::Error> {
+        self.sync_appends().await;
         let buffer = lock(&self.flushed).clone();
         let (log_id, buffer) = match buffer {
             Some(buffer) if crate::bug_zoo::planted(crate::bug_zoo::Defect::PurgePastFlushed) => {

@@ -3,6 +3,7 @@
 //! `snapshot_transfer`) and runtime (`async_runtime`, `watch_channel`).
 
 pub mod async_runtime;
+mod group_commit;
 pub mod log_store;
 pub mod network;
 pub mod snapshot_transfer;

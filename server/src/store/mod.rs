@@ -3,6 +3,8 @@
 //! Two backends implement [`Store`]: [`sled`] for real runs and [`sim_disk`] for simulation.
 //! Both pass the conformance suite in `suite.rs`, so they cannot drift apart.
 
+#[cfg(not(madsim))]
+pub mod journal;
 pub mod sim_disk;
 #[cfg(not(madsim))]
 pub mod sled;

@@ -530,3 +530,54 @@ mod sled_backend {
         }
     }
 }
+
+#[cfg(not(madsim))]
+mod journal_backend {
+    use super::*;
+    use crate::store::journal::JournalStore;
+
+    /// Two journals in two directories, as a node would keep its log and its tables.
+    struct JournalBackend {
+        directory: std::path::PathBuf,
+        stores: Option<[JournalStore; 2]>,
+    }
+
+    fn open(directory: &std::path::Path) -> [JournalStore; 2] {
+        let names = ["log", "tables"];
+        Scope::ALL
+            .map(|scope| JournalStore::open(&directory.join(names[scope.index()])).expect("open"))
+    }
+
+    impl Backend for JournalBackend {
+        type Store = JournalStore;
+        fn store(&self, scope: Scope) -> JournalStore {
+            self.stores.as_ref().expect("open")[scope.index()].clone()
+        }
+        fn reopen(&mut self, _crash: CrashMode) {
+            // A real process cannot crash here: close cleanly, which keeps any prefix.
+            for store in self.stores.take().expect("open") {
+                store.close_blocking().expect("close");
+            }
+            self.stores = Some(open(&self.directory));
+        }
+        fn simulates_crashes(&self) -> bool {
+            false
+        }
+        fn inject(&self, _fault: DiskFault) -> bool {
+            false
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+        #[test]
+        fn journal_conforms(ops in proptest::collection::vec(store_op(), 1..40)) {
+            let directory = crate::testing::temp_dir("journal-suite");
+            let stores = Some(open(&directory));
+            let mut backend = JournalBackend { directory: directory.clone(), stores };
+            block_on(check_sequence(&mut backend, &ops));
+            drop(backend);
+            let _ = std::fs::remove_dir_all(&directory);
+        }
+    }
+}

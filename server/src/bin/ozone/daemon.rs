@@ -1,4 +1,5 @@
-//! `ozone om`: one OM daemon on real tokio with sled stores.
+//! `ozone om`: one OM daemon on real tokio: its tables in sled, its Raft log in a journal
+//! (`raft_log`).
 //!
 //! Initialisation, as Ozone's `ozone om --init`: `--init` creates the node's directories and
 //! writes `<db dir>/om/current/VERSION` (service id, node id, Raft node number); it refuses a
@@ -16,6 +17,7 @@ use crate::failure::Failure;
 use clap::Args;
 use om_server::config::{OmConfig, OmNodeConfig, ServiceConfig, StorageDirs};
 use om_server::node::OmNode;
+use om_server::store::journal::JournalStore;
 use om_server::store::sled::SledStore;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -53,10 +55,6 @@ fn version_path(dirs: &StorageDirs) -> PathBuf {
 
 fn tables_path(dirs: &StorageDirs) -> PathBuf {
     dirs.db_dir.join("om.db")
-}
-
-fn log_path(dirs: &StorageDirs) -> PathBuf {
-    dirs.ratis_dir.join("om-raft-log")
 }
 
 /// An address is local when this host can listen on it (Ozone asks the network interfaces).
@@ -103,9 +101,9 @@ fn initialise(
         std::fs::create_dir_all(directory)
             .map_err(|error| storage_failure("cannot create", directory, error))?;
     }
-    for store in [tables_path(dirs), log_path(dirs)] {
-        SledStore::open(&store).map_err(|error| storage_failure("cannot create", &store, error))?;
-    }
+    let tables = tables_path(dirs);
+    SledStore::open(&tables).map_err(|error| storage_failure("cannot create", &tables, error))?;
+    crate::raft_log::create(dirs)?;
     // Written last: a node whose init failed half-way can run --init again.
     std::fs::write(&version, version_text(service, node))
         .map_err(|error| storage_failure("cannot write", &version, error))?;
@@ -161,7 +159,7 @@ async fn serve(
     let open = |path: PathBuf| {
         SledStore::open(&path).map_err(|error| storage_failure("cannot open", &path, error))
     };
-    let (log_store, table_store) = (open(log_path(dirs))?, open(tables_path(dirs))?);
+    let (log_store, table_store) = (crate::raft_log::open(dirs)?, open(tables_path(dirs))?);
     let started = OmNode::start(config.node_config(node), log_store, table_store).await;
     let om = started.map_err(|error| Failure::other("START_FAILED", error.to_string()))?;
     form_group(&om, config.members(service)).await?;
@@ -182,7 +180,7 @@ async fn serve(
 
 /// The first start proposes the configured members; a node with a log refuses, which is fine.
 async fn form_group(
-    om: &OmNode<SledStore>,
+    om: &OmNode<SledStore, JournalStore>,
     members: std::collections::BTreeMap<u64, om_server::raft::NodeAddress>,
 ) -> Result<(), Failure> {
     use openraft::error::{InitializeError, RaftError};
@@ -200,7 +198,7 @@ async fn form_group(
 }
 
 /// Until SIGTERM or SIGINT (Ok) or a fail-stop (an error).
-async fn wait_for_stop(om: &Arc<OmNode<SledStore>>) -> Result<(), Failure> {
+async fn wait_for_stop(om: &Arc<OmNode<SledStore, JournalStore>>) -> Result<(), Failure> {
     use tokio::signal::unix::{signal, SignalKind};
     let listen =
         |kind| signal(kind).map_err(|error| Failure::other("START_FAILED", error.to_string()));

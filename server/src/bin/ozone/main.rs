@@ -15,6 +15,8 @@ mod failure;
 #[cfg(not(madsim))]
 mod output;
 #[cfg(not(madsim))]
+mod raft_log;
+#[cfg(not(madsim))]
 mod shell;
 #[cfg(not(madsim))]
 mod uri;
