@@ -60,6 +60,10 @@ pub struct Case {
     /// A defect planted in the server for this run (the bug zoo; `om-sim selftest`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub defect: Option<om_server::bug_zoo::Defect>,
+    /// The seed this case was generated from, when shrinking ran it under another scheduler
+    /// seed (`om-sim run --seed` of this one replays the failure before shrinking).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generated_from: Option<u64>,
 }
 
 /// Separates the generator's random stream from madsim's (both start from the seed).
@@ -108,6 +112,11 @@ impl RunConfig {
 }
 
 impl Case {
+    /// The seed `om-sim run --seed` generates this case (before any shrinking) from.
+    pub fn generated_seed(&self) -> u64 {
+        self.generated_from.unwrap_or(self.seed)
+    }
+
     /// Everything `seed` means under `preset`.
     pub fn generate(preset: &Preset, seed: u64) -> Case {
         let mut rng = StdRng::seed_from_u64(seed ^ GENERATOR_SALT);
@@ -132,6 +141,7 @@ impl Case {
             schedule,
             workload,
             defect: None,
+            generated_from: None,
         }
     }
 }

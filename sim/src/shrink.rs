@@ -1,6 +1,7 @@
 //! Shrinking: a proptest `Strategy` over cases (fault schedule + workload under a seed) whose
 //! value tree starts at the generated case and simplifies it towards fewer fault actions,
-//! shorter faults and fewer client steps. proptest keeps a simplification only while the run
+//! shorter faults and fewer client steps (an action that does not go under the case's own
+//! scheduler seed is also tried under a few others). proptest keeps a simplification only while the run
 //! still fails, so the last failing case it saw is the minimal one.
 //!
 //! `cargo test` drives it through `proptest!` (random seeds, `PROPTEST_CASES`, the regression
@@ -14,6 +15,10 @@ use proptest::test_runner::TestRunner;
 /// A fault is not shortened below this.
 const DURATION_MS_MIN: u64 = 50;
 
+/// Other scheduler seeds a single action's removal is tried under once it fails to reproduce
+/// under the case's own seed (see `Simplification::DropActionReseeded`).
+const RESEEDS: u64 = 2;
+
 /// One way to make a case simpler.
 #[derive(Clone, Copy, Debug)]
 enum Simplification {
@@ -21,6 +26,15 @@ enum Simplification {
     DropActions {
         start: usize,
         end: usize,
+    },
+    /// Switch off one acting action and run under another scheduler seed. Removing an action
+    /// shifts every later timing, so a failure that needs only some of the faults can vanish
+    /// for timing alone; the same schedule and workload under other interleavings keep the
+    /// faults that matter (FoundationDB and VOPR shrink over seeds as well). The workload and
+    /// the faults stay data: only madsim's scheduling draws change.
+    DropActionReseeded {
+        action: usize,
+        reseed: u64,
     },
     HalveDuration {
         action: usize,
@@ -56,6 +70,11 @@ fn simplifications(case: &Case) -> Vec<Simplification> {
             end: action + 1,
         });
     }
+    for reseed in 1..=RESEEDS {
+        for action in (0..count).rev() {
+            list.push(Simplification::DropActionReseeded { action, reseed });
+        }
+    }
     for (client, plan) in case.workload.clients.iter().enumerate() {
         let length = plan.steps.len();
         for kept in [0, length / 2, length * 3 / 4] {
@@ -84,6 +103,12 @@ fn simplified(case: &Case, simplification: Simplification) -> Case {
                 case.schedule.actions[position].disabled = true;
             }
         }
+        Simplification::DropActionReseeded { action, reseed } => {
+            let position = case.schedule.enabled_positions()[action];
+            case.schedule.actions[position].disabled = true;
+            case.generated_from.get_or_insert(case.seed);
+            case.seed = reseeded(case.seed, reseed);
+        }
         Simplification::HalveDuration { action } => {
             case.schedule.actions[action].duration_ms /= 2;
         }
@@ -92,6 +117,15 @@ fn simplified(case: &Case, simplification: Simplification) -> Case {
         }
     }
     case
+}
+
+/// The `n`th other scheduler seed tried after `seed` (splitmix64's mixer: far from `seed`, and
+/// the same on every machine, so a shrink replays).
+fn reseeded(seed: u64, n: u64) -> u64 {
+    let mut z = seed.wrapping_add(n.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// The value tree: `accepted` is the simplest case known to fail; `current` is on trial.

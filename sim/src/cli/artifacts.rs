@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 
 /// Writes the run's artefacts under `out/<preset>-seed-<seed>/`; returns that directory.
 pub fn write(out: &Path, case: &Case, report: &RunReport) -> std::io::Result<PathBuf> {
-    let directory = out.join(format!("{}-seed-{}", case.preset, case.seed));
+    // Named by the generating seed: a shrunk case may run under another scheduler seed.
+    let directory = out.join(format!("{}-seed-{}", case.preset, case.generated_seed()));
     std::fs::create_dir_all(&directory)?;
     let case_json = serde_json::to_string_pretty(case).expect("cases serialize");
     std::fs::write(directory.join("case.json"), case_json)?;
@@ -25,7 +26,7 @@ pub fn write(out: &Path, case: &Case, report: &RunReport) -> std::io::Result<Pat
         "{}\nci/sim replay --case {}\n",
         replay_line(
             &case.preset,
-            case.seed,
+            case.generated_seed(),
             case.defect.map(|defect| defect.name())
         ),
         directory.join("case.json").display()

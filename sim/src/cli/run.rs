@@ -213,11 +213,16 @@ pub fn shrink(arguments: &ShrinkArgs) -> i32 {
         );
     });
     let report = run_case(&minimal, &options);
+    let reseeded = match minimal.generated_from {
+        Some(_) => format!(" (under scheduler seed {})", minimal.seed),
+        None => String::new(),
+    };
     eprintln!(
-        "minimal case after {} runs: {} fault actions, {} client steps:\n{}",
+        "minimal case after {} runs: {} fault actions, {} client steps{}:\n{}",
         runs,
         minimal.schedule.len(),
         minimal.workload.len(),
+        reseeded,
         minimal.schedule
     );
     print_verdict(&minimal, &report);
