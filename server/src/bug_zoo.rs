@@ -44,10 +44,13 @@ pub enum Defect {
     LeaderRestore,
     /// Apply stamps times from the replica's own clock instead of the leader's stamp.
     ApplyReadsOwnClock,
+    /// A restarted node takes what its crashed process wrote but never synced (still readable:
+    /// the page cache outlived the process) as durable, without syncing it first.
+    RecoveryTrustsPageCache,
 }
 
 impl Defect {
-    pub const ALL: [Defect; 15] = [
+    pub const ALL: [Defect; 16] = [
         Defect::AckBeforeLogSync,
         Defect::VoteWithoutSync,
         Defect::FlushedIndexBeforeDurable,
@@ -63,6 +66,7 @@ impl Defect {
         Defect::FollowerReadWithoutLeader,
         Defect::LeaderRestore,
         Defect::ApplyReadsOwnClock,
+        Defect::RecoveryTrustsPageCache,
     ];
 
     /// The command-line name (`ack-before-log-sync`).
@@ -83,6 +87,7 @@ impl Defect {
             Defect::FollowerReadWithoutLeader => "follower-read-without-leader",
             Defect::LeaderRestore => "leader-restore",
             Defect::ApplyReadsOwnClock => "apply-reads-own-clock",
+            Defect::RecoveryTrustsPageCache => "recovery-trusts-page-cache",
         }
     }
 
@@ -118,6 +123,9 @@ impl Defect {
             }
             Defect::LeaderRestore => "a restarted leader leads at once, from its last flush",
             Defect::ApplyReadsOwnClock => "apply reads the replica's own clock",
+            Defect::RecoveryTrustsPageCache => {
+                "a restarted node counts unsynced writes of its crashed process as durable"
+            }
         }
     }
 }

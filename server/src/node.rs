@@ -153,6 +153,13 @@ impl<S: Store, L: Store> OmNode<S, L> {
         table_store: S,
     ) -> Result<Arc<OmNode<S, L>>, StartError> {
         let raft_config = Arc::new(config.raft_config()?);
+        // A crashed process's unsynced writes are still readable (the page cache outlived it)
+        // but not durable: synced first, or recovery would count them as flushed or appended,
+        // and purge the log behind tables a power loss could still take back.
+        if !crate::bug_zoo::planted(crate::bug_zoo::Defect::RecoveryTrustsPageCache) {
+            log_store.sync().await.map_err(StartError::Store)?;
+            table_store.sync().await.map_err(StartError::Store)?;
+        }
         let applier = Arc::new(
             Applier::open(table_store, config.unflushed_transactions_max)
                 .map_err(StartError::Store)?,

@@ -34,6 +34,14 @@ use std::ops::Bound;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+/// The rows of one scope (table, key) -> value.
+pub type DurableRows = std::collections::BTreeMap<(Table, Vec<u8>), Vec<u8>>;
+
+/// Called after every successful sync with the scope and its rows, every one of them durable at
+/// that instant (the harness checks what a power loss then would leave). It runs under the
+/// device's lock: it must not call the disk.
+pub type SyncObserver = Arc<dyn Fn(Scope, &DurableRows) + Send + Sync>;
+
 /// Faults, poison and counters of one scope.
 #[derive(Default)]
 struct ScopeState {
@@ -65,6 +73,7 @@ struct Device {
     tripped: Option<DiskTrip>,
     crashes: u64,
     trips: u64,
+    observer: Option<SyncObserver>,
 }
 
 /// One node's disk. Cloning shares the device.
@@ -110,6 +119,7 @@ impl SimDisk {
                 tripped: None,
                 crashes: 0,
                 trips: 0,
+                observer: None,
             })),
         }
     }
@@ -146,6 +156,11 @@ impl SimDisk {
             device.journals[0].durable_copy(),
             device.journals[1].durable_copy(),
         ])
+    }
+
+    /// Calls `observer` after every successful sync from now on (replacing an earlier one).
+    pub fn observe_syncs(&self, observer: SyncObserver) {
+        lock(&self.device).observer = Some(observer);
     }
 
     /// Opens the store of `scope`: recovers it after a crash, formats it when blank.
@@ -425,6 +440,10 @@ impl Store for SimDiskStore {
         }
         state.stats.syncs += 1;
         device.journals[index].sync();
+        if let Some(observer) = device.observer.clone() {
+            // Nothing is pending now: the rows reads see are exactly the durable ones.
+            observer(self.scope, &device.journals[index].rows);
+        }
         Ok(())
     }
 

@@ -37,9 +37,10 @@ struct Row {
 /// The preset aimed at each defect's bug class: tried first at every seed.
 fn aimed_preset(defect: Defect) -> &'static str {
     match defect {
-        Defect::AckBeforeLogSync | Defect::VoteWithoutSync | Defect::PurgePastFlushed => {
-            "lost-write"
-        }
+        Defect::AckBeforeLogSync
+        | Defect::VoteWithoutSync
+        | Defect::PurgePastFlushed
+        | Defect::RecoveryTrustsPageCache => "lost-write",
         Defect::FlushedIndexBeforeDurable
         | Defect::EvictBeforeDurable
         | Defect::TransactionInfoSeparateBatch => "double-buffer",

@@ -1,5 +1,6 @@
 //! The properties a run is judged by, and what a broken one reports.
 
+pub mod durable_prefix;
 pub mod durable_vote;
 #[cfg(madsim)]
 pub mod fail_stop;
@@ -35,6 +36,8 @@ pub enum Property {
     FailStop,
     /// What a node holds durably at a moment (a power loss then) is recoverable.
     Recoverable,
+    /// A node's durable tables are the state after the log prefix their transaction info names.
+    DurablePrefix,
     /// Something panicked (the server, or the harness on a broken assumption).
     Panic,
 }
@@ -53,6 +56,7 @@ impl Property {
             Property::Liveness => "liveness",
             Property::FailStop => "fail-stop",
             Property::Recoverable => "recoverable",
+            Property::DurablePrefix => "durable-prefix",
             Property::Panic => "panic",
         }
     }

@@ -172,6 +172,7 @@ async fn simulate(case: Case, trace: Trace, recorder: Recorder) -> Simulated {
     let _capture = crate::logging::capture_into(&trace);
     let cluster = crate::scenario::start_group(case.config.nodes, configure(&case)).await;
     let unrecoverable = check_recoverable_at_purges(&cluster);
+    let durable_prefix = check_durable_prefix_at_syncs(&cluster);
     let plans = case.workload.clients.clone();
     let hosts: Vec<_> = (0..plans.len() + 2)
         .map(|n| client_host(n as u64 + 1))
@@ -272,6 +273,10 @@ async fn simulate(case: Case, trace: Trace, recorder: Recorder) -> Simulated {
     violations.extend(fail_stops.violations());
     violations.extend(crate::invariants::durable_vote::check(&trace.lines()));
     violations.extend(lock(&unrecoverable).drain(..));
+    violations.extend(
+        (lock(&durable_prefix).findings().into_iter())
+            .map(|finding| Violation::new(Property::DurablePrefix, finding)),
+    );
     let applied_index = record_final_stores(&world, &cluster);
     if let Some(failures) = Some(cluster.boot_failures()).filter(|f| !f.is_empty()) {
         violations.push(Violation::new(
@@ -324,6 +329,22 @@ fn check_recoverable_at_purges(cluster: &Arc<SimCluster>) -> Arc<Mutex<Vec<Viola
         }
     });
     found
+}
+
+/// Checks each node's durable tables at every sync of them (`invariants::durable_prefix`).
+fn check_durable_prefix_at_syncs(
+    cluster: &SimCluster,
+) -> Arc<Mutex<crate::invariants::durable_prefix::DurablePrefix>> {
+    let check: Arc<Mutex<crate::invariants::durable_prefix::DurablePrefix>> = Arc::default();
+    for id in cluster.ids() {
+        let check = check.clone();
+        cluster.disk(id).observe_syncs(Arc::new(move |scope, rows| {
+            if scope == Scope::Tables {
+                lock(&check).observe(id, elapsed(), rows);
+            }
+        }));
+    }
+    check
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -21,7 +21,7 @@ pub(super) enum Record {
     Image(StoreImage),
 }
 
-pub(super) type Rows = BTreeMap<(Table, Vec<u8>), Vec<u8>>;
+pub(super) type Rows = super::DurableRows;
 
 pub(super) struct Journal {
     pub(super) synced: Vec<u8>,
