@@ -1,7 +1,8 @@
 //! Shrinking: a proptest `Strategy` over cases (fault schedule + workload under a seed) whose
 //! value tree starts at the generated case and simplifies it towards fewer fault actions,
-//! shorter faults and fewer client steps (an action that does not go under the case's own
-//! scheduler seed is also tried under a few others). proptest keeps a simplification only while the run
+//! shorter faults and fewer client steps: chunks of actions dropped (halves, quarters,
+//! eighths), single actions kept alone or dropped, then the single-action moves again under a
+//! few other scheduler seeds (dropping a fault shifts every later timing). proptest keeps a simplification only while the run
 //! still fails, so the last failing case it saw is the minimal one.
 //!
 //! `cargo test` drives it through `proptest!` (random seeds, `PROPTEST_CASES`, the regression
@@ -15,9 +16,9 @@ use proptest::test_runner::TestRunner;
 /// A fault is not shortened below this.
 const DURATION_MS_MIN: u64 = 50;
 
-/// Other scheduler seeds a single action's removal is tried under once it fails to reproduce
-/// under the case's own seed (see `Simplification::DropActionReseeded`).
-const RESEEDS: u64 = 2;
+/// Other scheduler seeds single-action moves are tried under once they fail to reproduce under
+/// the case's own seed (see `Simplification::DropActionReseeded`).
+const RESEEDS: u64 = 3;
 
 /// One way to make a case simpler.
 #[derive(Clone, Copy, Debug)]
@@ -33,6 +34,12 @@ enum Simplification {
     /// faults that matter (FoundationDB and VOPR shrink over seeds as well). The workload and
     /// the faults stay data: only madsim's scheduling draws change.
     DropActionReseeded {
+        action: usize,
+        reseed: u64,
+    },
+    /// Keep one acting action only (delta debugging's subset test: a failure that needs one
+    /// fault finds it in `n` runs), under the case's seed (`reseed` 0) or another one.
+    KeepOnly {
         action: usize,
         reseed: u64,
     },
@@ -64,6 +71,12 @@ fn simplifications(case: &Case) -> Vec<Simplification> {
             });
         }
     }
+    let keep_only = |list: &mut Vec<Simplification>, reseed| {
+        if count > 1 {
+            list.extend((0..count).map(|action| Simplification::KeepOnly { action, reseed }));
+        }
+    };
+    keep_only(&mut list, 0);
     for action in (0..count).rev() {
         list.push(Simplification::DropActions {
             start: action,
@@ -71,6 +84,7 @@ fn simplifications(case: &Case) -> Vec<Simplification> {
         });
     }
     for reseed in 1..=RESEEDS {
+        keep_only(&mut list, reseed);
         for action in (0..count).rev() {
             list.push(Simplification::DropActionReseeded { action, reseed });
         }
@@ -106,8 +120,14 @@ fn simplified(case: &Case, simplification: Simplification) -> Case {
         Simplification::DropActionReseeded { action, reseed } => {
             let position = case.schedule.enabled_positions()[action];
             case.schedule.actions[position].disabled = true;
-            case.generated_from.get_or_insert(case.seed);
-            case.seed = reseeded(case.seed, reseed);
+            reseed_case(&mut case, reseed);
+        }
+        Simplification::KeepOnly { action, reseed } => {
+            let enabled = case.schedule.enabled_positions();
+            for (other, position) in enabled.into_iter().enumerate() {
+                case.schedule.actions[position].disabled = other != action;
+            }
+            reseed_case(&mut case, reseed);
         }
         Simplification::HalveDuration { action } => {
             case.schedule.actions[action].duration_ms /= 2;
@@ -117,6 +137,15 @@ fn simplified(case: &Case, simplification: Simplification) -> Case {
         }
     }
     case
+}
+
+/// Runs `case` under its `n`th other scheduler seed (none for 0), remembering the seed it was
+/// generated from.
+fn reseed_case(case: &mut Case, n: u64) {
+    if n > 0 {
+        case.generated_from.get_or_insert(case.seed);
+        case.seed = reseeded(case.seed, n);
+    }
 }
 
 /// The `n`th other scheduler seed tried after `seed` (splitmix64's mixer: far from `seed`, and

@@ -50,7 +50,9 @@ fn print_verdict(case: &Case, report: &RunReport) {
     for violation in &report.violations {
         eprintln!("  {violation}");
     }
-    if !report.passed() {
+    // A shrunk case under another scheduler seed is no longer what `run --seed` generates: its
+    // case file is the way back (the caller prints it).
+    if !report.passed() && case.generated_from.is_none() {
         eprintln!(
             "replay: {}",
             replay_line(
