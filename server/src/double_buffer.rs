@@ -8,11 +8,12 @@
 //! `add` fails, and the node must stop (it recovers by replaying the Raft log).
 
 use crate::error::StoreError;
-use crate::store::{Store, TableWrite};
+use crate::store::{Store, Table, TableWrite};
 use crate::table_cache::TableCache;
 use crate::transaction_info::TransactionInfo;
 use crate::types::{AppliedMark, LogIndex, TimeMs};
 use crate::watch::Watch;
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::{Notify, Semaphore};
 
@@ -42,6 +43,24 @@ pub enum FlushState {
     Stopped {
         flushed: AppliedMark,
     },
+}
+
+/// The writes of `ready` with only the last one per row, in key order. The batch is applied
+/// atomically, so only each row's final value matters; under load a batch holds many updates of
+/// the same rows (a bucket's usage on every key commit, an open key created and committed), and
+/// every write the store skips is a B-tree insert it does not pay for.
+fn coalesced(ready: &[BufferEntry]) -> Vec<TableWrite> {
+    let mut last: BTreeMap<(Table, &[u8]), &Option<Vec<u8>>> = BTreeMap::new();
+    for write in ready.iter().flat_map(|entry| &entry.writes) {
+        last.insert((write.table, &write.key), &write.value);
+    }
+    (last.into_iter())
+        .map(|((table, key), value)| TableWrite {
+            table,
+            key: key.to_vec(),
+            value: value.clone(),
+        })
+        .collect()
 }
 
 impl FlushState {
@@ -256,10 +275,7 @@ impl<S: Store> Flusher<S> {
             membership,
             time_floor: last_entry.time_floor.max(self.last.time_floor),
         };
-        let mut batch: Vec<TableWrite> = ready
-            .iter()
-            .flat_map(|entry| entry.writes.iter().cloned())
-            .collect();
+        let mut batch = coalesced(ready);
         batch.push(info.to_write());
         crate::buggify::delay("double_buffer: before the batch write").await;
         if crate::bug_zoo::planted(crate::bug_zoo::Defect::EvictBeforeDurable) {
@@ -312,5 +328,56 @@ impl<S: Store> Flusher<S> {
             stats.largest_batch_entries = stats.largest_batch_entries.max(entries as u64);
         }
         self.shared.permits.add_permits(entries);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::Term;
+
+    fn write(table: Table, key: &str, value: Option<&str>) -> TableWrite {
+        TableWrite {
+            table,
+            key: key.as_bytes().to_vec(),
+            value: value.map(|value| value.as_bytes().to_vec()),
+        }
+    }
+
+    fn entry(index: u64, writes: Vec<TableWrite>) -> BufferEntry {
+        BufferEntry {
+            applied: AppliedMark {
+                term: Term(1),
+                index: LogIndex(index),
+            },
+            writes,
+            membership: None,
+            time_floor: TimeMs(0),
+        }
+    }
+
+    #[test]
+    fn a_coalesced_batch_keeps_each_rows_last_write() {
+        let ready = [
+            entry(1, vec![write(Table::OpenKeys, "k", Some("open"))]),
+            entry(
+                2,
+                vec![
+                    write(Table::Buckets, "b", Some("used 1")),
+                    write(Table::OpenKeys, "k", None),
+                    write(Table::Keys, "k", Some("committed")),
+                ],
+            ),
+            entry(3, vec![write(Table::Buckets, "b", Some("used 2"))]),
+        ];
+        assert_eq!(
+            coalesced(&ready),
+            vec![
+                write(Table::Buckets, "b", Some("used 2")),
+                write(Table::Keys, "k", Some("committed")),
+                // A delete stays: the row may be in the store from an earlier batch.
+                write(Table::OpenKeys, "k", None),
+            ]
+        );
     }
 }

@@ -130,6 +130,7 @@ impl SledStore {
         let tree = sled::Config::new()
             .path(directory)
             .flush_every_ms(None)
+            .mode(sled::Mode::HighThroughput)
             .open()
             .map_err(io_error)?;
         let store = SledStore {
