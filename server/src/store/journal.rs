@@ -12,7 +12,7 @@
 //! - the first failed write or sync poisons the store until it is opened again, as the sled
 //!   backend does.
 
-use super::{Rows, Store, StoreImage, Table, TableWrite, FORMAT_VERSION};
+use super::{row_map, Rows, Store, StoreImage, Table, TableWrite, FORMAT_VERSION};
 use crate::error::StoreError;
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -366,25 +366,7 @@ impl Store for JournalStore {
         end: Bound<&[u8]>,
         limit: usize,
     ) -> Result<Rows, StoreError> {
-        let start = match start {
-            Bound::Unbounded => Bound::Included((table, Vec::new())),
-            bound => bound.map(|key| (table, key.to_vec())),
-        };
-        let rows = self.rows();
-        // Open-ended, then cut at `end`: an empty range (start past end) yields nothing.
-        let in_range = (rows.range((start, Bound::Unbounded)))
-            .take_while(|((row_table, key), _)| {
-                *row_table == table
-                    && match end {
-                        Bound::Included(end) => key.as_slice() <= end,
-                        Bound::Excluded(end) => key.as_slice() < end,
-                        Bound::Unbounded => true,
-                    }
-            })
-            .take(limit);
-        Ok(in_range
-            .map(|((_, key), value)| (key.clone(), value.clone()))
-            .collect())
+        Ok(row_map::scan(&self.rows(), table, start, end, limit))
     }
 
     fn write(&self, batch: &[TableWrite]) -> Result<(), StoreError> {
@@ -409,30 +391,11 @@ impl Store for JournalStore {
     }
 
     fn export(&self, tables: &[Table]) -> Result<StoreImage, StoreError> {
-        let rows = self.rows();
-        let mut sorted = tables.to_vec();
-        sorted.sort();
-        let mut image = StoreImage {
-            tables: tables.to_vec(),
-            rows: Vec::new(),
-        };
-        for ((table, key), value) in rows.iter() {
-            if sorted.binary_search(table).is_ok() {
-                image.rows.push((*table, key.clone(), value.clone()));
-            }
-        }
-        Ok(image)
+        Ok(row_map::export(&self.rows(), tables))
     }
 
     fn import(&self, image: &StoreImage) -> Result<(), StoreError> {
-        if let Some((table, _, _)) =
-            (image.rows.iter()).find(|(table, _, _)| !image.tables.contains(table))
-        {
-            return Err(StoreError::Corrupt(format!(
-                "image row of table {} outside the image's tables",
-                table.name()
-            )));
-        }
+        image.check_tables()?;
         // Under the writer: no other write lands between reading the rows and replacing them.
         let mut writer = lock(&self.shared.writer);
         let writer = writer.as_mut().ok_or(StoreError::Closed)?;

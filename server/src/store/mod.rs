@@ -5,6 +5,7 @@
 
 #[cfg(not(madsim))]
 pub mod journal;
+pub mod row_map;
 pub mod sim_disk;
 #[cfg(not(madsim))]
 pub mod sled;
@@ -72,6 +73,20 @@ pub struct StoreImage {
     pub tables: Vec<Table>,
     /// `(table, key, value)`, ascending by table then key.
     pub rows: Vec<(Table, Vec<u8>, Vec<u8>)>,
+}
+
+impl StoreImage {
+    /// Refuses an image holding rows of a table it does not name (an import would keep them
+    /// beside the tables it replaces).
+    pub fn check_tables(&self) -> Result<(), StoreError> {
+        match (self.rows.iter()).find(|(table, _, _)| !self.tables.contains(table)) {
+            Some((table, _, _)) => Err(StoreError::Corrupt(format!(
+                "image row of table {} outside the image's tables",
+                table.name()
+            ))),
+            None => Ok(()),
+        }
+    }
 }
 
 /// An ordered key-value store of named tables.

@@ -27,7 +27,7 @@ mod tests;
 
 pub use fault::{CrashMode, CrashTrigger, DiskFault, DiskStats, DiskTrip, ScopeStats, TailLoss};
 
-use super::{Rows, Scope, Store, StoreImage, Table, TableWrite};
+use super::{row_map, Rows, Scope, Store, StoreImage, Table, TableWrite};
 use crate::error::StoreError;
 use journal::{Journal, Record};
 use std::ops::Bound;
@@ -35,7 +35,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 /// The rows of one scope (table, key) -> value.
-pub type DurableRows = std::collections::BTreeMap<(Table, Vec<u8>), Vec<u8>>;
+pub type DurableRows = super::row_map::RowMap;
 
 /// Called after every successful sync with the scope and its rows, every one of them durable at
 /// that instant (the harness checks what a power loss then would leave). It runs under the
@@ -391,30 +391,8 @@ impl Store for SimDiskStore {
         limit: usize,
     ) -> Result<Rows, StoreError> {
         let device = self.live_device()?;
-        let row = |bound: Bound<&[u8]>| bound.map(|key| (table, key.to_vec()));
-        let start = match start {
-            Bound::Unbounded => Bound::Included((table, Vec::new())),
-            bounded => row(bounded),
-        };
-        let end = row(end);
-        // BTreeMap::range panics on an inverted range; the contract says it is empty.
-        let empty = match (&start, &end) {
-            (Bound::Included(low), Bound::Included(high)) => low > high,
-            (
-                Bound::Included(low) | Bound::Excluded(low),
-                Bound::Included(high) | Bound::Excluded(high),
-            ) => low >= high,
-            _ => false,
-        };
-        if empty {
-            return Ok(Vec::new());
-        }
-        let rows = (self.journal(&device).rows.range((start, end)))
-            .take_while(|((row_table, _), _)| *row_table == table)
-            .take(limit)
-            .map(|((_, key), value)| (key.clone(), value.clone()))
-            .collect();
-        Ok(rows)
+        let rows = &self.journal(&device).rows;
+        Ok(row_map::scan(rows, table, start, end, limit))
     }
 
     fn write(&self, batch: &[TableWrite]) -> Result<(), StoreError> {
@@ -449,27 +427,11 @@ impl Store for SimDiskStore {
 
     fn export(&self, tables: &[Table]) -> Result<StoreImage, StoreError> {
         let device = self.live_device()?;
-        let mut sorted = tables.to_vec();
-        sorted.sort();
-        let rows = (self.journal(&device).rows.iter())
-            .filter(|((table, _), _)| sorted.binary_search(table).is_ok())
-            .map(|((table, key), value)| (*table, key.clone(), value.clone()))
-            .collect();
-        Ok(StoreImage {
-            tables: tables.to_vec(),
-            rows,
-        })
+        Ok(row_map::export(&self.journal(&device).rows, tables))
     }
 
     fn import(&self, image: &StoreImage) -> Result<(), StoreError> {
-        if let Some((table, _, _)) =
-            (image.rows.iter()).find(|(table, _, _)| !image.tables.contains(table))
-        {
-            return Err(StoreError::Corrupt(format!(
-                "image row of table {} outside the image's tables",
-                table.name()
-            )));
-        }
+        image.check_tables()?;
         self.append(&Record::Image(image.clone()))
     }
 }

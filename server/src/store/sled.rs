@@ -304,14 +304,7 @@ impl Store for SledStore {
     }
 
     fn import(&self, image: &StoreImage) -> Result<(), StoreError> {
-        if let Some((table, _, _)) =
-            (image.rows.iter()).find(|(table, _, _)| !image.tables.contains(table))
-        {
-            return Err(StoreError::Corrupt(format!(
-                "image row of table {} outside the image's tables",
-                table.name()
-            )));
-        }
+        image.check_tables()?;
         let _exclusive = self.export_guard.write().unwrap_or_else(|e| e.into_inner());
         let mut batch = Vec::new();
         for &table in &image.tables {

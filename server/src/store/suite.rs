@@ -480,32 +480,58 @@ mod sim_disk_backend {
     }
 }
 
+/// The production backends: two stores in two directories, as a node keeps its log and its
+/// tables. A real process cannot crash inside a test, so a reopen closes them cleanly (which
+/// keeps any prefix) and opens them again.
 #[cfg(not(madsim))]
-mod sled_backend {
+mod file_backends {
     use super::*;
+    use crate::store::journal::JournalStore;
     use crate::store::sled::SledStore;
+    use std::path::{Path, PathBuf};
 
-    /// Two sled databases in two directories, as a node keeps its log and its tables.
-    struct SledBackend {
-        directory: std::path::PathBuf,
-        stores: Option<[SledStore; 2]>,
+    /// A store kept in a directory of files.
+    trait FileStore: Store {
+        fn open_in(directory: &Path) -> Self;
+        fn close_now(&self);
     }
 
-    fn open(directory: &std::path::Path) -> [SledStore; 2] {
+    impl FileStore for SledStore {
+        fn open_in(directory: &Path) -> SledStore {
+            SledStore::open(directory).expect("open")
+        }
+        fn close_now(&self) {
+            self.close_blocking().expect("close");
+        }
+    }
+
+    impl FileStore for JournalStore {
+        fn open_in(directory: &Path) -> JournalStore {
+            JournalStore::open(directory).expect("open")
+        }
+        fn close_now(&self) {
+            self.close_blocking().expect("close");
+        }
+    }
+
+    struct FileBackend<S> {
+        directory: PathBuf,
+        stores: Option<[S; 2]>,
+    }
+
+    fn open<S: FileStore>(directory: &Path) -> [S; 2] {
         let names = ["log", "tables"];
-        Scope::ALL
-            .map(|scope| SledStore::open(&directory.join(names[scope.index()])).expect("open"))
+        Scope::ALL.map(|scope| S::open_in(&directory.join(names[scope.index()])))
     }
 
-    impl Backend for SledBackend {
-        type Store = SledStore;
-        fn store(&self, scope: Scope) -> SledStore {
+    impl<S: FileStore> Backend for FileBackend<S> {
+        type Store = S;
+        fn store(&self, scope: Scope) -> S {
             self.stores.as_ref().expect("open")[scope.index()].clone()
         }
         fn reopen(&mut self, _crash: CrashMode) {
-            // A real process cannot crash here: close cleanly, which keeps any prefix.
             for store in self.stores.take().expect("open") {
-                store.close_blocking().expect("close");
+                store.close_now();
             }
             self.stores = Some(open(&self.directory));
         }
@@ -515,69 +541,30 @@ mod sled_backend {
         fn inject(&self, _fault: DiskFault) -> bool {
             false
         }
+    }
+
+    fn conforms<S: FileStore>(name: &str, ops: &[StoreOp]) {
+        let directory = crate::testing::temp_dir(name);
+        let stores = Some(open::<S>(&directory));
+        let mut backend = FileBackend {
+            directory: directory.clone(),
+            stores,
+        };
+        block_on(check_sequence(&mut backend, ops));
+        drop(backend);
+        let _ = std::fs::remove_dir_all(&directory);
     }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(48))]
         #[test]
         fn sled_conforms(ops in proptest::collection::vec(store_op(), 1..40)) {
-            let directory = crate::testing::temp_dir("sled-suite");
-            let stores = Some(open(&directory));
-            let mut backend = SledBackend { directory: directory.clone(), stores };
-            block_on(check_sequence(&mut backend, &ops));
-            drop(backend);
-            let _ = std::fs::remove_dir_all(&directory);
+            conforms::<SledStore>("sled-suite", &ops);
         }
-    }
-}
 
-#[cfg(not(madsim))]
-mod journal_backend {
-    use super::*;
-    use crate::store::journal::JournalStore;
-
-    /// Two journals in two directories, as a node would keep its log and its tables.
-    struct JournalBackend {
-        directory: std::path::PathBuf,
-        stores: Option<[JournalStore; 2]>,
-    }
-
-    fn open(directory: &std::path::Path) -> [JournalStore; 2] {
-        let names = ["log", "tables"];
-        Scope::ALL
-            .map(|scope| JournalStore::open(&directory.join(names[scope.index()])).expect("open"))
-    }
-
-    impl Backend for JournalBackend {
-        type Store = JournalStore;
-        fn store(&self, scope: Scope) -> JournalStore {
-            self.stores.as_ref().expect("open")[scope.index()].clone()
-        }
-        fn reopen(&mut self, _crash: CrashMode) {
-            // A real process cannot crash here: close cleanly, which keeps any prefix.
-            for store in self.stores.take().expect("open") {
-                store.close_blocking().expect("close");
-            }
-            self.stores = Some(open(&self.directory));
-        }
-        fn simulates_crashes(&self) -> bool {
-            false
-        }
-        fn inject(&self, _fault: DiskFault) -> bool {
-            false
-        }
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig::with_cases(48))]
         #[test]
         fn journal_conforms(ops in proptest::collection::vec(store_op(), 1..40)) {
-            let directory = crate::testing::temp_dir("journal-suite");
-            let stores = Some(open(&directory));
-            let mut backend = JournalBackend { directory: directory.clone(), stores };
-            block_on(check_sequence(&mut backend, &ops));
-            drop(backend);
-            let _ = std::fs::remove_dir_all(&directory);
+            conforms::<JournalStore>("journal-suite", &ops);
         }
     }
 }

@@ -28,26 +28,22 @@ struct Image {
     at: std::time::Duration,
 }
 
-/// FNV-1a over the state-machine rows but the transaction info (which also carries the node's
-/// time floor and membership, not part of the replicated tables' content).
+/// A digest of the state-machine rows but the transaction info (which also carries the node's
+/// time floor and membership, not part of the replicated tables' content). SipHash with fixed
+/// keys (`DefaultHasher::new`): the same in every process, and it hashes a slice at once (this
+/// runs at every sync of every node).
 fn digest(rows: &DurableRows) -> (u64, usize) {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::hash::DefaultHasher::new();
     let mut count = 0;
-    let mut mix = |bytes: &[u8]| {
-        for &byte in (bytes.len() as u64).to_le_bytes().iter().chain(bytes) {
-            hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
-        }
-    };
     for ((table, key), value) in rows {
         if *table == Table::TransactionInfo || !Table::STATE_MACHINE.contains(table) {
             continue;
         }
         count += 1;
-        mix(&[table.id()]);
-        mix(key);
-        mix(value);
+        (table.id(), key, value).hash(&mut hasher);
     }
-    (hash, count)
+    (hasher.finish(), count)
 }
 
 impl DurablePrefix {
