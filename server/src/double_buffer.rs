@@ -277,10 +277,11 @@ impl<S: Store> Flusher<S> {
         };
         let mut batch = coalesced(ready);
         batch.push(info.to_write());
-        crate::buggify::delay("double_buffer: before the batch write").await;
         if crate::bug_zoo::planted(crate::bug_zoo::Defect::EvictBeforeDurable) {
+            // The plausible mistake: forget the batch as soon as it is taken for writing.
             self.cache.evict_flushed(info.applied.index);
         }
+        crate::buggify::delay("double_buffer: before the batch write").await;
         if crate::bug_zoo::planted(crate::bug_zoo::Defect::TransactionInfoSeparateBatch) {
             let record = batch
                 .pop()
