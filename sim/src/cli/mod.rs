@@ -204,7 +204,7 @@ pub struct SelftestArgs {
     #[arg(long, default_value_t = 2)]
     pub jobs: usize,
     /// Runs the shrinker may spend on each catch.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 400)]
     pub shrink_runs_max: u32,
     /// Where each catch's shrunk case and artefacts go, and `selftest.json`.
     #[arg(long, default_value = "target/sim-selftest")]
