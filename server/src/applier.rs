@@ -2,7 +2,7 @@
 //! -> table cache at the entry's epoch -> double buffer. Reads see the same cache-over-store
 //! view. Snapshots are exported from flushed state and installed by replacing the store.
 
-use crate::double_buffer::{BufferEntry, DoubleBuffer, FlushState};
+use crate::double_buffer::{BufferEntry, DoubleBuffer, FlushPolicy, FlushState};
 use crate::error::StoreError;
 use crate::om::{self, OmEntry, OmRequest, OmResult};
 use crate::retry_cache::{self, Caller};
@@ -17,7 +17,7 @@ pub struct Applier<S: Store> {
     cache: Arc<TableCache>,
     /// Replaced when a snapshot is installed.
     buffer: Mutex<DoubleBuffer>,
-    unflushed_max: usize,
+    flush_policy: FlushPolicy,
     /// The last entry applied (in the cache, maybe not yet flushed).
     last_applied: Mutex<AppliedMark>,
     /// The greatest leader-stamped time applied: a new leader stamps no earlier than this.
@@ -34,17 +34,18 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 impl<S: Store> Applier<S> {
     /// Opens on `store`: the transaction-info record says what it already holds. Starts the
     /// flusher on the current runtime.
-    pub fn open(store: S, unflushed_max: usize) -> Result<Applier<S>, StoreError> {
+    pub fn open(store: S, flush_policy: impl Into<FlushPolicy>) -> Result<Applier<S>, StoreError> {
+        let flush_policy = flush_policy.into();
         let info = TransactionInfo::read(&store)?;
         let cache = Arc::new(TableCache::new());
         let applied = info.applied;
         let time_floor = info.time_floor;
-        let buffer = DoubleBuffer::start(store.clone(), cache.clone(), info, unflushed_max);
+        let buffer = DoubleBuffer::start(store.clone(), cache.clone(), info, flush_policy);
         Ok(Applier {
             store,
             cache,
             buffer: Mutex::new(buffer),
-            unflushed_max,
+            flush_policy,
             last_applied: Mutex::new(applied),
             last_time: Mutex::new(time_floor),
         })
@@ -203,7 +204,7 @@ impl<S: Store> Applier<S> {
             self.store.clone(),
             self.cache.clone(),
             held.clone(),
-            self.unflushed_max,
+            self.flush_policy,
         );
         *lock(&self.buffer) = buffer;
         installed?;

@@ -4,7 +4,8 @@
 //! writes the *ready* buffer's writes plus the transaction-info record as one batch, then
 //! syncs. Only after the sync does it evict the flushed epochs from the table cache, publish
 //! the flushed index and return the back-pressure permits. A batch is whatever arrived while
-//! the previous flush ran. A failed flush is fatal: the state turns `Failed`, every later
+//! the previous flush ran, or, with a flush interval, while the flusher waited out the rest of
+//! the interval since the previous flush began (see [`FlushPolicy`]). A failed flush is fatal: the state turns `Failed`, every later
 //! `add` fails, and the node must stop (it recovers by replaying the Raft log).
 
 use crate::error::StoreError;
@@ -15,6 +16,7 @@ use crate::types::{AppliedMark, LogIndex, TimeMs};
 use crate::watch::Watch;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 use tokio::sync::{Notify, Semaphore};
 
 /// One applied entry waiting to be flushed.
@@ -73,6 +75,43 @@ impl FlushState {
     }
 }
 
+/// When the flusher writes.
+///
+/// Ozone's flusher starts the next batch as soon as the previous one is written (`interval`
+/// zero). Ours also syncs every batch, and on sled each sync wakes sled's whole I/O thread pool
+/// and issues an `fdatasync`: under light load that fixed cost per batch, paid for batches of a
+/// few entries, dominated the CPU. With an `interval`, a flush starts no sooner than `interval`
+/// after the previous one began, unless half of `unflushed_max` entries are waiting (so the
+/// wait never engages back-pressure) or the buffer is stopping. Clients do not wait for flushes
+/// (they are answered after apply), so the interval bounds only how long the cache holds rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FlushPolicy {
+    /// At most this many applied entries are unflushed; apply waits for a permit beyond it.
+    pub unflushed_max: usize,
+    pub interval: Duration,
+}
+
+impl FlushPolicy {
+    /// Flushes as soon as the previous flush is done (Ozone's flusher).
+    pub fn eager(unflushed_max: usize) -> FlushPolicy {
+        FlushPolicy {
+            unflushed_max,
+            interval: Duration::ZERO,
+        }
+    }
+
+    /// Entries waiting that end the wait for the interval early.
+    fn batch_entries_max(&self) -> usize {
+        (self.unflushed_max / 2).max(1)
+    }
+}
+
+impl From<usize> for FlushPolicy {
+    fn from(unflushed_max: usize) -> FlushPolicy {
+        FlushPolicy::eager(unflushed_max)
+    }
+}
+
 /// Counters, for benchmarks and reports.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FlushStats {
@@ -114,9 +153,13 @@ impl DoubleBuffer {
         store: S,
         cache: Arc<TableCache>,
         last: TransactionInfo,
-        unflushed_max: usize,
+        policy: impl Into<FlushPolicy>,
     ) -> DoubleBuffer {
-        assert!(unflushed_max > 0, "back-pressure needs at least one permit");
+        let policy = policy.into();
+        assert!(
+            policy.unflushed_max > 0,
+            "back-pressure needs at least one permit"
+        );
         let shared = Arc::new(Shared {
             buffers: Mutex::new(Buffers {
                 current: Vec::new(),
@@ -124,7 +167,7 @@ impl DoubleBuffer {
                 stopping: false,
             }),
             queued: Notify::new(),
-            permits: Semaphore::new(unflushed_max),
+            permits: Semaphore::new(policy.unflushed_max),
             state: Watch::new(FlushState::Running {
                 flushed: last.applied,
             }),
@@ -135,6 +178,7 @@ impl DoubleBuffer {
             store,
             cache,
             last,
+            policy,
         };
         tokio::spawn(flusher.run());
         DoubleBuffer { shared }
@@ -224,6 +268,7 @@ struct Flusher<S: Store> {
     store: S,
     cache: Arc<TableCache>,
     last: TransactionInfo,
+    policy: FlushPolicy,
 }
 
 impl<S: Store> Flusher<S> {
@@ -244,6 +289,7 @@ impl<S: Store> Flusher<S> {
                 self.shared.queued.notified().await;
                 continue;
             }
+            let started = tokio::time::Instant::now();
             if let Err(error) = self.flush(&ready).await {
                 crate::coverage::hit(crate::coverage::Mark::FlushFailed);
                 let flushed = self.last.applied;
@@ -254,6 +300,31 @@ impl<S: Store> Flusher<S> {
                 return;
             }
             self.on_flushed(ready.len());
+            self.wait_interval(started).await;
+        }
+    }
+
+    /// Waits until `policy.interval` has passed since `started`, unless a full batch is waiting
+    /// or the buffer is stopping.
+    async fn wait_interval(&self, started: tokio::time::Instant) {
+        if self.policy.interval.is_zero() {
+            return;
+        }
+        let deadline = started + self.policy.interval;
+        loop {
+            {
+                let buffers = lock(&self.shared.buffers);
+                if buffers.stopping || buffers.current.len() >= self.policy.batch_entries_max() {
+                    return;
+                }
+            }
+            // `add` and `stop` notify after changing the buffers: a change after the look above
+            // leaves a permit for `notified`, so none is missed.
+            tokio::select! {
+                biased;
+                () = tokio::time::sleep_until(deadline) => return,
+                () = self.shared.queued.notified() => {}
+            }
         }
     }
 

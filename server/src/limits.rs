@@ -22,6 +22,10 @@ pub const LIST_ENTRIES_MAX: usize = 1000;
 /// `ozone.om.unflushed.transaction.max.count` default: double-buffer back-pressure.
 pub const UNFLUSHED_TRANSACTIONS_MAX_DEFAULT: usize = 10_000;
 
+/// `ozone.om.double.buffer.flush.interval` default: a flush starts no sooner than this after the
+/// previous one began (`double_buffer::FlushPolicy`; 0 is Ozone's flush-when-done).
+pub const FLUSH_INTERVAL_MS_DEFAULT: u64 = 5;
+
 const _: () = assert!(KEY_SIZE_BYTES_MAX.is_multiple_of(BLOCK_SIZE_BYTES));
 const _: () = assert!(BLOCKS_PER_KEY_MAX == 4096);
 const _: () = assert!(RESOURCE_NAME_BYTES_MIN <= RESOURCE_NAME_BYTES_MAX);

@@ -4,7 +4,7 @@
 
 use crate::admin::ClientMessage;
 use crate::applier::Applier;
-use crate::double_buffer::FlushState;
+use crate::double_buffer::{FlushPolicy, FlushState};
 use crate::error::{OmError, StoreError};
 use crate::om::{OmRequest, OmResult};
 use crate::raft::log_store::LogStore;
@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// `ozone.om.ha.raft.server.read.option`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,6 +40,8 @@ pub struct NodeConfig {
     pub read_option: ReadOption,
     /// `ozone.om.unflushed.transaction.max.count`.
     pub unflushed_transactions_max: usize,
+    /// `ozone.om.double.buffer.flush.interval` (`double_buffer::FlushPolicy`).
+    pub flush_interval_ms: u64,
     pub retry_cache_expiry_ms: u64,
     /// `ozone.om.ratis.snapshot.auto.trigger.threshold`: entries between snapshots.
     pub snapshot_entries_threshold: u64,
@@ -59,6 +62,7 @@ impl NodeConfig {
             address,
             read_option: ReadOption::Default,
             unflushed_transactions_max: crate::limits::UNFLUSHED_TRANSACTIONS_MAX_DEFAULT,
+            flush_interval_ms: crate::limits::FLUSH_INTERVAL_MS_DEFAULT,
             retry_cache_expiry_ms: crate::retry_cache::RETRY_CACHE_EXPIRY_MS_DEFAULT,
             snapshot_entries_threshold: 400_000,
             heartbeat_interval_ms: 100,
@@ -161,7 +165,13 @@ impl<S: Store, L: Store> OmNode<S, L> {
             table_store.sync().await.map_err(StartError::Store)?;
         }
         let applier = Arc::new(
-            Applier::open(table_store, config.unflushed_transactions_max)
+            Applier::open(
+                table_store,
+                FlushPolicy {
+                    unflushed_max: config.unflushed_transactions_max,
+                    interval: Duration::from_millis(config.flush_interval_ms),
+                },
+            )
                 .map_err(StartError::Store)?,
         );
         let log_store = LogStore::new(log_store);

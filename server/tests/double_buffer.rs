@@ -5,7 +5,7 @@ mod common;
 
 use common::{block_on, create_volume, entry};
 use om_server::applier::Applier;
-use om_server::double_buffer::FlushState;
+use om_server::double_buffer::{FlushPolicy, FlushState};
 use om_server::om::{OmRequest, OmResponse};
 use om_server::store::sim_disk::{DiskFault, SimDisk};
 use om_server::store::Scope;
@@ -45,6 +45,95 @@ fn entries_arriving_during_a_flush_form_the_next_batch() {
         assert_eq!(stats.entries, 200);
         assert!(stats.flushes < 20, "200 entries in few batches: {stats:?}");
         assert_eq!(disk.stats().tables.syncs, stats.flushes);
+    });
+}
+
+/// Applies entries 1..=count one `gap` apart, waits until all are flushed; the flush count.
+async fn flushes_for(policy: FlushPolicy, count: u64, gap: Duration) -> u64 {
+    let disk = SimDisk::new();
+    let applier = Applier::open(disk.open(Scope::Tables).unwrap(), policy).unwrap();
+    for index in 1..=count {
+        applier
+            .apply(Term(1), &entry(index, volume(index)))
+            .await
+            .unwrap()
+            .unwrap();
+        tokio::time::sleep(gap).await;
+    }
+    (applier.double_buffer())
+        .wait_flushed(LogIndex(count))
+        .await
+        .unwrap();
+    let stats = applier.double_buffer().stats();
+    assert_eq!(stats.entries, count);
+    assert_eq!(disk.stats().tables.syncs, stats.flushes);
+    stats.flushes
+}
+
+#[test]
+fn a_flush_interval_gathers_a_trickle_into_few_batches() {
+    block_on(async {
+        let gap = Duration::from_millis(1);
+        // Ozone's eager flusher syncs once per entry when they trickle in.
+        let eager = flushes_for(FlushPolicy::eager(10_000), 100, gap).await;
+        assert_eq!(eager, 100);
+        let policy = FlushPolicy {
+            unflushed_max: 10_000,
+            interval: Duration::from_millis(25),
+        };
+        // 100 entries over 100 ms: a flush at the first entry, then one per 25 ms.
+        let gathered = flushes_for(policy, 100, gap).await;
+        assert!((4..=6).contains(&gathered), "{gathered} flushes");
+    });
+}
+
+#[test]
+fn a_half_full_buffer_or_a_stop_cuts_the_interval_short() {
+    block_on(async {
+        let disk = SimDisk::new();
+        let policy = FlushPolicy {
+            unflushed_max: 8,
+            interval: Duration::from_secs(3600),
+        };
+        let applier = Applier::open(disk.open(Scope::Tables).unwrap(), policy).unwrap();
+        let apply = |index| {
+            let applier = &applier;
+            async move {
+                applier
+                    .apply(Term(1), &entry(index, volume(index)))
+                    .await
+                    .unwrap()
+                    .unwrap();
+            }
+        };
+        apply(1).await;
+        let bound = Duration::from_secs(1);
+        let buffer = applier.double_buffer();
+        // The first entry flushes at once; the interval then runs for an hour.
+        tokio::time::timeout(bound, buffer.wait_flushed(LogIndex(1)))
+            .await
+            .expect("the first flush does not wait")
+            .unwrap();
+        for index in 2..=4 {
+            apply(index).await;
+        }
+        assert!(
+            tokio::time::timeout(bound, buffer.wait_flushed(LogIndex(4)))
+                .await
+                .is_err(),
+            "three entries (under half of 8) wait for the interval"
+        );
+        // The fourth waiting entry is half the limit: apply never meets back-pressure for it.
+        apply(5).await;
+        tokio::time::timeout(bound, buffer.wait_flushed(LogIndex(5)))
+            .await
+            .expect("half the unflushed limit flushes without waiting")
+            .unwrap();
+        apply(6).await;
+        let stopped = tokio::time::timeout(bound, buffer.stop())
+            .await
+            .expect("a stop does not wait out the interval");
+        assert_eq!(stopped.flushed().index, LogIndex(6));
     });
 }
 

@@ -21,6 +21,10 @@ pub struct Knobs {
     /// `ozone.om.unflushed.transaction.max.count`.
     pub unflushed_transactions_max: usize,
     pub retry_cache_expiry_ms: u64,
+    /// `ozone.om.double.buffer.flush.interval` (a case saved before it existed flushed
+    /// eagerly: 0).
+    #[serde(default)]
+    pub flush_interval_ms: u64,
 }
 
 /// How the client library retries (simulated time is cheap, but an endless retry hides a dead
@@ -69,6 +73,21 @@ pub struct Case {
 /// Separates the generator's random stream from madsim's (both start from the seed).
 const GENERATOR_SALT: u64 = 0x6f6d_2d73_696d_2d67;
 
+/// A stream of its own for knobs added later, so that adding one leaves every seed's schedule
+/// and workload as they were.
+const KNOBS_SALT: u64 = 0x6b6e_6f62_732d_3031;
+
+/// The flusher's interval: Ozone's eager flusher, the default, or anything up to 50 ms (a long
+/// interval keeps many entries in the cache only, the window the double buffer's bugs need).
+fn draw_flush_interval_ms(seed: u64) -> u64 {
+    let mut rng = StdRng::seed_from_u64(seed ^ KNOBS_SALT);
+    match rng.gen_range(0..3) {
+        0 => 0,
+        1 => om_server::limits::FLUSH_INTERVAL_MS_DEFAULT,
+        _ => rng.gen_range(1..=50),
+    }
+}
+
 impl RunConfig {
     pub fn draw(rng: &mut impl Rng, preset: &Preset) -> RunConfig {
         let read_option = match preset.reads {
@@ -94,6 +113,7 @@ impl RunConfig {
                 snapshot_entries_threshold,
                 unflushed_transactions_max,
                 retry_cache_expiry_ms: 300_000,
+                flush_interval_ms: 0,
             },
             buggify: preset.buggify && rng.gen_bool(0.5),
             buggify_active: (preset.buggify_active.iter())
@@ -120,7 +140,8 @@ impl Case {
     /// Everything `seed` means under `preset`.
     pub fn generate(preset: &Preset, seed: u64) -> Case {
         let mut rng = StdRng::seed_from_u64(seed ^ GENERATOR_SALT);
-        let config = RunConfig::draw(&mut rng, preset);
+        let mut config = RunConfig::draw(&mut rng, preset);
+        config.knobs.flush_interval_ms = draw_flush_interval_ms(seed);
         // Two nodes skewed in opposite directions plus the time until unresolved writes are resent
         // stay within the retry-cache expiry (a resend after expiry is applied again).
         let clock_offset_max_ms = config.knobs.retry_cache_expiry_ms / 4;

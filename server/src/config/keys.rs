@@ -21,6 +21,8 @@ pub const FAILOVER_ATTEMPTS_MAX: &str = "ozone.client.failover.max.attempts";
 pub const WAIT_BETWEEN_RETRIES_MILLIS: &str = "ozone.client.wait.between.retries.millis";
 pub const READ_OPTION: &str = "ozone.om.ha.raft.server.read.option";
 pub const UNFLUSHED_TRANSACTIONS_MAX: &str = "ozone.om.unflushed.transaction.max.count";
+/// Ours, not Ozone's (its flusher has no interval): see `double_buffer::FlushPolicy`.
+pub const FLUSH_INTERVAL: &str = "ozone.om.double.buffer.flush.interval";
 pub const SNAPSHOT_THRESHOLD: &str = "ozone.om.ratis.snapshot.auto.trigger.threshold";
 pub const LIST_MAX_SIZE: &str = "ozone.om.server.list.max.size";
 pub const RETRY_CACHE_EXPIRY: &str = "ozone.om.ha.raft.server.retrycache.expirytime";
@@ -42,6 +44,7 @@ pub const OM_KEYS_KNOWN: &[&str] = &[
     RATIS_STORAGE_DIR,
     READ_OPTION,
     UNFLUSHED_TRANSACTIONS_MAX,
+    FLUSH_INTERVAL,
     SNAPSHOT_THRESHOLD,
     LIST_MAX_SIZE,
     RETRY_CACHE_EXPIRY,

@@ -101,6 +101,8 @@ pub struct OmConfig {
     pub ratis_storage_dir: Option<PathBuf>,
     pub read_option: ReadOption,
     pub unflushed_transactions_max: usize,
+    /// `ozone.om.double.buffer.flush.interval`.
+    pub flush_interval_ms: u64,
     pub snapshot_entries_threshold: u64,
     /// `ozone.om.server.list.max.size`: at most the server's `LIST_ENTRIES_MAX`.
     pub list_entries_max: usize,
@@ -289,6 +291,7 @@ impl OmConfig {
         let mut config = NodeConfig::new(node.raft_id, node.address());
         config.read_option = self.read_option;
         config.unflushed_transactions_max = self.unflushed_transactions_max;
+        config.flush_interval_ms = self.flush_interval_ms;
         config.retry_cache_expiry_ms = self.retry_cache_expiry_ms;
         config.snapshot_entries_threshold = self.snapshot_entries_threshold;
         config

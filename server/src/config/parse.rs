@@ -70,6 +70,11 @@ pub(super) fn om_config(site: &SiteConfig) -> Result<OmConfig, ConfigError> {
             crate::limits::UNFLUSHED_TRANSACTIONS_MAX_DEFAULT,
             1,
         )?,
+        flush_interval_ms: duration_ms(
+            site,
+            keys::FLUSH_INTERVAL,
+            crate::limits::FLUSH_INTERVAL_MS_DEFAULT,
+        )?,
         snapshot_entries_threshold: number(
             site,
             keys::SNAPSHOT_THRESHOLD,

@@ -65,6 +65,7 @@ fn a_three_node_site_file_gives_nodes_ports_and_defaults() {
     );
     assert_eq!(config.read_option, ReadOption::Linearizable);
     assert_eq!(config.unflushed_transactions_max, 10_000);
+    assert_eq!(config.flush_interval_ms, 5);
     assert_eq!(config.snapshot_entries_threshold, 400_000);
     assert_eq!(config.list_entries_max, 1000);
     assert_eq!(config.retry_cache_expiry_ms, 300_000);
@@ -79,6 +80,7 @@ fn a_three_node_site_file_gives_nodes_ports_and_defaults() {
 fn the_node_config_and_client_come_from_the_same_keys() {
     let config = config_with(&[
         "ozone.om.unflushed.transaction.max.count=7",
+        "ozone.om.double.buffer.flush.interval=0ms",
         "ozone.om.ratis.snapshot.auto.trigger.threshold=99",
         "ozone.om.ha.raft.server.retrycache.expirytime=5s",
         "ozone.client.failover.max.attempts=3",
@@ -92,6 +94,7 @@ fn the_node_config_and_client_come_from_the_same_keys() {
     assert_eq!(node.address.raft_address, "127.0.0.3:9103");
     assert_eq!(node.read_option, ReadOption::Linearizable);
     assert_eq!(node.unflushed_transactions_max, 7);
+    assert_eq!(node.flush_interval_ms, 0);
     assert_eq!(node.snapshot_entries_threshold, 99);
     assert_eq!(node.retry_cache_expiry_ms, 5000);
     assert_eq!(config.failover.attempts_max, 3);
@@ -186,6 +189,10 @@ fn malformed_values_are_named_with_the_value() {
         (
             "ozone.om.unflushed.transaction.max.count=0",
             "ozone.om.unflushed.transaction.max.count",
+        ),
+        (
+            "ozone.om.double.buffer.flush.interval=soon",
+            "ozone.om.double.buffer.flush.interval",
         ),
         (
             "ozone.om.server.list.max.size=5000",

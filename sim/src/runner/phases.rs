@@ -163,6 +163,7 @@ fn configure(case: &Case) -> impl Fn(&mut NodeConfig) + '_ {
         config.read_option = knobs.read_option;
         config.snapshot_entries_threshold = knobs.snapshot_entries_threshold;
         config.unflushed_transactions_max = knobs.unflushed_transactions_max;
+        config.flush_interval_ms = knobs.flush_interval_ms;
         config.retry_cache_expiry_ms = knobs.retry_cache_expiry_ms;
     }
 }
