@@ -172,7 +172,7 @@ impl<S: Store, L: Store> OmNode<S, L> {
                     interval: Duration::from_millis(config.flush_interval_ms),
                 },
             )
-                .map_err(StartError::Store)?,
+            .map_err(StartError::Store)?,
         );
         let log_store = LogStore::new(log_store);
         let state_machine_config = StateMachineConfig {
