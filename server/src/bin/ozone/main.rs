@@ -21,11 +21,6 @@ mod shell;
 #[cfg(not(madsim))]
 mod uri;
 
-// Allocation is a fifth of the daemon's CPU under write load with the system malloc.
-#[cfg(not(madsim))]
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[cfg(not(madsim))]
 fn main() -> std::process::ExitCode {
     use clap::Parser;
