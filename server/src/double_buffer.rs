@@ -130,6 +130,8 @@ struct Shared {
     buffers: Mutex<Buffers>,
     /// Wakes the flusher; `notify_one` keeps a permit if it is not waiting yet.
     queued: Notify,
+    /// `FlushPolicy::batch_entries_max`.
+    batch_entries_max: usize,
     permits: Semaphore,
     state: Watch<FlushState>,
     stats: Mutex<FlushStats>,
@@ -167,6 +169,7 @@ impl DoubleBuffer {
                 stopping: false,
             }),
             queued: Notify::new(),
+            batch_entries_max: policy.batch_entries_max(),
             permits: Semaphore::new(policy.unflushed_max),
             state: Watch::new(FlushState::Running {
                 flushed: last.applied,
@@ -204,8 +207,13 @@ impl DoubleBuffer {
         );
         buffers.last_added = entry.applied.index;
         buffers.current.push(entry);
+        let waiting = buffers.current.len();
         drop(buffers);
-        self.shared.queued.notify_one();
+        // The flusher waits for a first entry, or for a full batch while it waits out the
+        // interval: waking it for every entry in between would cost a task switch per entry.
+        if waiting == 1 || waiting >= self.shared.batch_entries_max {
+            self.shared.queued.notify_one();
+        }
         Ok(())
     }
 
@@ -314,12 +322,13 @@ impl<S: Store> Flusher<S> {
         loop {
             {
                 let buffers = lock(&self.shared.buffers);
-                if buffers.stopping || buffers.current.len() >= self.policy.batch_entries_max() {
+                if buffers.stopping || buffers.current.len() >= self.shared.batch_entries_max {
                     return;
                 }
             }
-            // `add` and `stop` notify after changing the buffers: a change after the look above
-            // leaves a permit for `notified`, so none is missed.
+            // `add` (at a batch's first entry and once it is full) and `stop` notify after
+            // changing the buffers: a change after the look above leaves a permit for
+            // `notified`, so none is missed.
             tokio::select! {
                 biased;
                 () = tokio::time::sleep_until(deadline) => return,
