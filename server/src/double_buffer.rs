@@ -297,7 +297,7 @@ impl<S: Store> Flusher<S> {
                 self.shared.queued.notified().await;
                 continue;
             }
-            let started = tokio::time::Instant::now();
+            let started = crate::clock::monotonic_now();
             if let Err(error) = self.flush(&ready).await {
                 crate::coverage::hit(crate::coverage::Mark::FlushFailed);
                 let flushed = self.last.applied;
