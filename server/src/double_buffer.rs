@@ -5,8 +5,9 @@
 //! syncs. Only after the sync does it evict the flushed epochs from the table cache, publish
 //! the flushed index and return the back-pressure permits. A batch is whatever arrived while
 //! the previous flush ran, or, with a flush interval, while the flusher waited out the rest of
-//! the interval since the previous flush began (see [`FlushPolicy`]). A failed flush is fatal: the state turns `Failed`, every later
-//! `add` fails, and the node must stop (it recovers by replaying the Raft log).
+//! the interval since the previous flush began (see [`FlushPolicy`]). A failed flush is fatal:
+//! the state turns `Failed`, every later `add` fails, and the node must stop (it recovers by
+//! replaying the Raft log).
 
 use crate::error::StoreError;
 use crate::store::{Store, Table, TableWrite};
@@ -181,7 +182,7 @@ impl DoubleBuffer {
             store,
             cache,
             last,
-            policy,
+            interval: policy.interval,
         };
         tokio::spawn(flusher.run());
         DoubleBuffer { shared }
@@ -276,7 +277,8 @@ struct Flusher<S: Store> {
     store: S,
     cache: Arc<TableCache>,
     last: TransactionInfo,
-    policy: FlushPolicy,
+    /// `FlushPolicy::interval`.
+    interval: Duration,
 }
 
 impl<S: Store> Flusher<S> {
@@ -312,13 +314,13 @@ impl<S: Store> Flusher<S> {
         }
     }
 
-    /// Waits until `policy.interval` has passed since `started`, unless a full batch is waiting
-    /// or the buffer is stopping.
+    /// Waits until the interval has passed since `started`, unless a full batch is waiting or
+    /// the buffer is stopping.
     async fn wait_interval(&self, started: tokio::time::Instant) {
-        if self.policy.interval.is_zero() {
+        if self.interval.is_zero() {
             return;
         }
-        let deadline = started + self.policy.interval;
+        let deadline = started + self.interval;
         loop {
             {
                 let buffers = lock(&self.shared.buffers);

@@ -89,7 +89,7 @@ fn draw_flush_interval_ms(seed: u64) -> u64 {
 }
 
 impl RunConfig {
-    pub fn draw(rng: &mut impl Rng, preset: &Preset) -> RunConfig {
+    pub fn draw(rng: &mut impl Rng, preset: &Preset, seed: u64) -> RunConfig {
         let read_option = match preset.reads {
             Reads::Default => ReadOption::Default,
             Reads::Linearizable => ReadOption::Linearizable,
@@ -113,7 +113,7 @@ impl RunConfig {
                 snapshot_entries_threshold,
                 unflushed_transactions_max,
                 retry_cache_expiry_ms: 300_000,
-                flush_interval_ms: 0,
+                flush_interval_ms: draw_flush_interval_ms(seed),
             },
             buggify: preset.buggify && rng.gen_bool(0.5),
             buggify_active: (preset.buggify_active.iter())
@@ -140,8 +140,7 @@ impl Case {
     /// Everything `seed` means under `preset`.
     pub fn generate(preset: &Preset, seed: u64) -> Case {
         let mut rng = StdRng::seed_from_u64(seed ^ GENERATOR_SALT);
-        let mut config = RunConfig::draw(&mut rng, preset);
-        config.knobs.flush_interval_ms = draw_flush_interval_ms(seed);
+        let config = RunConfig::draw(&mut rng, preset, seed);
         // Two nodes skewed in opposite directions plus the time until unresolved writes are resent
         // stay within the retry-cache expiry (a resend after expiry is applied again).
         let clock_offset_max_ms = config.knobs.retry_cache_expiry_ms / 4;
