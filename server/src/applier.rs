@@ -5,7 +5,7 @@
 use crate::double_buffer::{BufferEntry, DoubleBuffer, FlushPolicy, FlushState};
 use crate::error::StoreError;
 use crate::om::{self, OmEntry, OmRequest, OmResult};
-use crate::retry_cache::{self, Caller};
+use crate::retry_cache::{self, Caller, RetryIndex};
 use crate::store::{Store, StoreImage, Table, TableWrite};
 use crate::table_cache::{CachedView, TableCache};
 use crate::transaction_info::TransactionInfo;
@@ -23,6 +23,8 @@ pub struct Applier<S: Store> {
     /// The greatest leader-stamped time applied: a new leader stamps no earlier than this.
     /// Flushed with the transaction info, so it survives restarts and travels in snapshots.
     last_time: Mutex<TimeMs>,
+    /// The retry-cache rows of the applied state (cache over store), in memory.
+    retry_index: Mutex<RetryIndex>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -37,6 +39,7 @@ impl<S: Store> Applier<S> {
     pub fn open(store: S, flush_policy: impl Into<FlushPolicy>) -> Result<Applier<S>, StoreError> {
         let flush_policy = flush_policy.into();
         let info = TransactionInfo::read(&store)?;
+        let retry_index = RetryIndex::load(&store)?;
         let cache = Arc::new(TableCache::new());
         let applied = info.applied;
         let time_floor = info.time_floor;
@@ -48,6 +51,7 @@ impl<S: Store> Applier<S> {
             flush_policy,
             last_applied: Mutex::new(applied),
             last_time: Mutex::new(time_floor),
+            retry_index: Mutex::new(retry_index),
         })
     }
 
@@ -93,34 +97,43 @@ impl<S: Store> Applier<S> {
             *last_time = (*last_time).max(entry.time);
         }
         crate::buggify::delay("applier: before apply").await;
-        let view = self.view();
-        if let Some(recorded) = caller
-            .map(|caller| retry_cache::lookup(&view, caller, &entry.request))
-            .transpose()?
-            .flatten()
-        {
-            crate::coverage::hit(crate::coverage::Mark::RetryCacheHit);
-            self.apply_writes(applied, Vec::new(), None).await?;
-            return Ok(recorded);
-        }
-        let (result, mut writes) = om::apply(&view, entry)?;
-        if let Some(caller) = caller {
-            let expiry_ms =
-                if crate::bug_zoo::planted(crate::bug_zoo::Defect::RetryCacheEarlyExpiry) {
-                    retry_expiry_ms / 1000
-                } else {
-                    retry_expiry_ms
-                };
-            writes.extend(retry_cache::expire(&view, entry.time, expiry_ms)?);
-            writes.extend(retry_cache::record(
-                caller,
-                entry.time,
-                &entry.request,
-                &result,
-            ));
-        }
+        let (result, writes) = self.decide(entry, caller, retry_expiry_ms)?;
         self.apply_writes(applied, writes, None).await?;
         Ok(result)
+    }
+
+    /// The answer to `entry` and its writes: the recorded answer and none for a call already
+    /// applied, else `om::apply`'s plus the retry cache's.
+    fn decide(
+        &self,
+        entry: &OmEntry,
+        caller: Option<Caller>,
+        retry_expiry_ms: u64,
+    ) -> Result<(OmResult, Vec<TableWrite>), StoreError> {
+        let view = self.view();
+        let Some(caller) = caller else {
+            return om::apply(&view, entry);
+        };
+        let mut retry_index = lock(&self.retry_index);
+        if let Some(recorded) = retry_index.lookup(&view, caller, &entry.request)? {
+            crate::coverage::hit(crate::coverage::Mark::RetryCacheHit);
+            return Ok((recorded, Vec::new()));
+        }
+        let (result, mut writes) = om::apply(&view, entry)?;
+        let expiry_ms = if crate::bug_zoo::planted(crate::bug_zoo::Defect::RetryCacheEarlyExpiry) {
+            retry_expiry_ms / 1000
+        } else {
+            retry_expiry_ms
+        };
+        writes.extend(retry_index.expire(&view, entry.time, expiry_ms)?);
+        writes.push(retry_cache::record(
+            caller,
+            entry.time,
+            &entry.request,
+            &result,
+        ));
+        retry_index.note(&writes)?;
+        Ok((result, writes))
     }
 
     /// Records an entry that carries no request (blank or membership entry).
@@ -195,6 +208,7 @@ impl<S: Store> Applier<S> {
             Err(error) => Err(error),
         };
         let held = TransactionInfo::read(&self.store)?;
+        *lock(&self.retry_index) = RetryIndex::load(&self.store)?;
         *lock(&self.last_applied) = held.applied;
         {
             let mut last_time = lock(&self.last_time);

@@ -4,17 +4,25 @@
 //! recorded response and answers it again instead of applying twice. The record also holds a
 //! digest of the applied request: a call found with a different request is a reused id, not a
 //! retry, and is refused with `RETRY_REQUEST_MISMATCH` (nothing applied, on every replica).
-//! Rows live in `Table::RetryCache`, written in the same batch as the request's own writes, so
-//! the cache is flushed, snapshotted and restored with the metadata it describes. Entries
-//! expire after `expiry_ms` of leader-stamped time; each apply evicts a bounded number of
-//! expired rows, in time order, so every replica evicts the same rows at the same index.
+//!
+//! Rows live in `Table::RetryCache`, one per call, keyed by (time, caller) and written in the
+//! same batch as the request's own writes, so the cache is flushed, snapshotted and restored
+//! with the metadata it describes. Entries expire after `expiry_ms` of leader-stamped time;
+//! each apply evicts a bounded number of expired rows, oldest first (the key order), so every
+//! replica evicts the same rows at the same index.
+//!
+//! [`RetryIndex`] mirrors the rows in memory (caller -> time, and a lower bound of the times):
+//! almost every call is new, and the store is not asked about a caller it does not hold, nor
+//! scanned for expired rows while none can be. It is rebuilt from the rows on open and after a
+//! snapshot install, so it is a function of the replicated state, never a second source of it.
 
 use crate::error::{OmError, StoreError};
 use crate::om::{MetadataView, OmRequest, OmResult};
-use crate::store::{Table, TableWrite};
+use crate::store::{Store, Table, TableWrite};
 use crate::types::{CallId, ClientId, TimeMs};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
 
 /// `ozone.om.ha.raft.server.retrycache.expirytime` default.
 pub const RETRY_CACHE_EXPIRY_MS_DEFAULT: u64 = 300_000;
@@ -22,11 +30,16 @@ pub const RETRY_CACHE_EXPIRY_MS_DEFAULT: u64 = 300_000;
 /// Expired rows one apply evicts at most: eviction work per entry stays bounded.
 pub const EXPIRED_PER_APPLY_MAX: usize = 16;
 
-const CALL_PREFIX: &[u8] = b"c/";
-const EXPIRY_PREFIX: &[u8] = b"t/";
+/// Rows of the current layout: `t/`, time (8 bytes), caller.
+const ROW_PREFIX: &[u8] = b"t/";
+/// Format 2 and older also kept a `c/<caller>` row holding the record (the `t/` row was empty).
+const FORMAT_2_CALL_PREFIX: &[u8] = b"c/";
 
 /// Bytes of a caller in a row key: client id (16), then call id (8), most significant first.
 const CALLER_BYTES: usize = 24;
+
+/// Rows read per page while the index is rebuilt.
+const LOAD_PAGE_ROWS: usize = 4096;
 
 /// Who made a call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -50,6 +63,17 @@ fn request_digest(request: &OmRequest) -> RequestDigest {
     Sha256::digest(bytes).into()
 }
 
+/// The caller as the cache files it.
+fn filed(caller: Caller) -> Caller {
+    if crate::bug_zoo::planted(crate::bug_zoo::Defect::RetryCacheCallIdOnly) {
+        return Caller {
+            client: ClientId(0),
+            call: caller.call,
+        };
+    }
+    caller
+}
+
 fn caller_bytes(caller: Caller) -> [u8; CALLER_BYTES] {
     let mut bytes = [0; CALLER_BYTES];
     bytes[..16].copy_from_slice(&caller.client.to_bytes());
@@ -66,114 +90,201 @@ fn caller_of(bytes: &[u8]) -> Option<Caller> {
     })
 }
 
-fn call_row(caller: Caller) -> Vec<u8> {
-    if crate::bug_zoo::planted(crate::bug_zoo::Defect::RetryCacheCallIdOnly) {
-        return [CALL_PREFIX, &caller.call.0.to_be_bytes()[..]].concat();
-    }
-    [CALL_PREFIX, &caller_bytes(caller)].concat()
+/// Sorted by time first: the oldest rows come first in a scan. `caller` is already filed.
+fn row_key(time: TimeMs, caller: Caller) -> Vec<u8> {
+    [ROW_PREFIX, &time.0.to_be_bytes(), &caller_bytes(caller)].concat()
 }
 
-/// Sorted by time first: the oldest rows come first in a scan.
-fn expiry_row(time: TimeMs, caller: Caller) -> Vec<u8> {
-    [EXPIRY_PREFIX, &time.0.to_be_bytes(), &caller_bytes(caller)].concat()
-}
-
-/// The time and caller an expiry row names; `None` when the key is not one.
-fn parse_expiry_row(key: &[u8]) -> Option<(TimeMs, Caller)> {
-    let rest = key.strip_prefix(EXPIRY_PREFIX)?;
-    let (time, caller) = rest.split_at_checked(8)?;
-    Some((
-        TimeMs(u64::from_be_bytes(time.try_into().ok()?)),
-        caller_of(caller)?,
-    ))
-}
-
-/// The answer for `caller`'s call of `request`, if the call was applied: its recorded answer
-/// when the request is the one applied, `RETRY_REQUEST_MISMATCH` when it is another.
-pub fn lookup<V: MetadataView>(
-    view: &V,
-    caller: Caller,
-    request: &OmRequest,
-) -> Result<Option<OmResult>, StoreError> {
-    let Some(bytes) = view.get(Table::RetryCache, &call_row(caller))? else {
-        return Ok(None);
+/// The time and caller a row key names.
+fn parse_row_key(key: &[u8]) -> Result<(TimeMs, Caller), StoreError> {
+    let parsed = || {
+        let rest = key.strip_prefix(ROW_PREFIX)?;
+        let (time, caller) = rest.split_at_checked(8)?;
+        Some((
+            TimeMs(u64::from_be_bytes(time.try_into().ok()?)),
+            caller_of(caller)?,
+        ))
     };
-    let record: RetryRecord = bincode::deserialize(&bytes)
-        .map_err(|error| StoreError::Corrupt(format!("retry cache row: {error}")))?;
-    if record.request != request_digest(request) {
-        return Ok(Some(Err(OmError::RetryRequestMismatch)));
-    }
-    Ok(Some(record.result))
+    parsed().ok_or_else(|| StoreError::Corrupt(format!("retry cache row key {key:?}")))
 }
 
-/// The writes that record `result` as the answer of `caller`'s call of `request`, applied at
+fn decode_record(bytes: &[u8]) -> Result<RetryRecord, StoreError> {
+    bincode::deserialize(bytes)
+        .map_err(|error| StoreError::Corrupt(format!("retry cache row: {error}")))
+}
+
+/// The write that records `result` as the answer of `caller`'s call of `request`, applied at
 /// `time`.
-pub fn record(
-    caller: Caller,
-    time: TimeMs,
-    request: &OmRequest,
-    result: &OmResult,
-) -> [TableWrite; 2] {
+pub fn record(caller: Caller, time: TimeMs, request: &OmRequest, result: &OmResult) -> TableWrite {
     let record = RetryRecord {
         time,
         request: request_digest(request),
         result: result.clone(),
     };
-    let value = bincode::serialize(&record).expect("retry records serialize");
-    [
-        TableWrite {
-            table: Table::RetryCache,
-            key: call_row(caller),
-            value: Some(value),
-        },
-        TableWrite {
-            table: Table::RetryCache,
-            key: expiry_row(time, caller),
-            value: Some(Vec::new()),
-        },
-    ]
+    TableWrite {
+        table: Table::RetryCache,
+        key: row_key(time, filed(caller)),
+        value: Some(bincode::serialize(&record).expect("retry records serialize")),
+    }
 }
 
-/// Deletes of up to `EXPIRED_PER_APPLY_MAX` rows older than `now - expiry_ms`.
-pub fn expire<V: MetadataView>(
-    view: &V,
-    now: TimeMs,
-    expiry_ms: u64,
-) -> Result<Vec<TableWrite>, StoreError> {
-    let Some(cutoff) = now.0.checked_sub(expiry_ms) else {
-        return Ok(Vec::new());
-    };
-    // Mostly nothing has expired: one row says so, cheaper than a page of them on every apply.
-    let oldest = view.scan(Table::RetryCache, EXPIRY_PREFIX, None, 1)?;
-    let expired = |key: &[u8]| -> Result<Option<Caller>, StoreError> {
-        let (time, caller) = parse_expiry_row(key)
-            .ok_or_else(|| StoreError::Corrupt(format!("retry cache expiry row {key:?}")))?;
-        Ok((time.0 < cutoff).then_some(caller))
-    };
-    match oldest.first() {
-        Some((key, _)) if expired(key)?.is_some() => {}
-        _ => return Ok(Vec::new()),
+/// The rows of `Table::RetryCache` as an index: which callers it holds (and at what time),
+/// and a time no row is older than.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RetryIndex {
+    callers: BTreeMap<Caller, TimeMs>,
+    /// Every row's time is at least this; `None` when there are no rows. Exact after a load,
+    /// maybe lower after evictions: it only lets `expire` skip a scan that would find nothing.
+    oldest: Option<TimeMs>,
+}
+
+impl RetryIndex {
+    /// The index of the rows `store` holds. A store of format 2 or older (a `c/` row holding
+    /// each record) is first rewritten to one row per call, in one atomic batch: either layout
+    /// on disk means the same state, so a crash before the next sync just converts it again.
+    pub fn load<S: Store>(store: &S) -> Result<RetryIndex, StoreError> {
+        convert_format_2(store)?;
+        let mut index = RetryIndex::default();
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let rows = store.scan_prefix(
+                Table::RetryCache,
+                ROW_PREFIX,
+                after.as_deref(),
+                LOAD_PAGE_ROWS,
+            )?;
+            for (key, _) in &rows {
+                let (time, caller) = parse_row_key(key)?;
+                index.insert(caller, time);
+            }
+            match rows.len() < LOAD_PAGE_ROWS {
+                true => return Ok(index),
+                false => after = rows.last().map(|(key, _)| key.clone()),
+            }
+        }
     }
-    let rows = view.scan(
-        Table::RetryCache,
-        EXPIRY_PREFIX,
-        None,
-        EXPIRED_PER_APPLY_MAX,
-    )?;
-    let mut writes = Vec::new();
-    for (key, _) in rows {
-        let Some(caller) = expired(&key)? else {
-            break;
+
+    /// How many calls are recorded.
+    pub fn len(&self) -> usize {
+        self.callers.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.callers.is_empty()
+    }
+
+    fn insert(&mut self, caller: Caller, time: TimeMs) {
+        self.callers.insert(caller, time);
+        self.oldest = Some(self.oldest.map_or(time, |oldest| oldest.min(time)));
+    }
+
+    /// Follows the retry-cache rows among `writes` (the writes of one applied entry).
+    pub fn note(&mut self, writes: &[TableWrite]) -> Result<(), StoreError> {
+        for write in writes.iter().filter(|w| w.table == Table::RetryCache) {
+            let (time, caller) = parse_row_key(&write.key)?;
+            match write.value {
+                Some(_) => self.insert(caller, time),
+                None => {
+                    self.callers.remove(&caller);
+                    if self.callers.is_empty() {
+                        self.oldest = None;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The answer for `caller`'s call of `request`, if the call was applied: its recorded
+    /// answer when the request is the one applied, `RETRY_REQUEST_MISMATCH` when it is another.
+    pub fn lookup<V: MetadataView>(
+        &self,
+        view: &V,
+        caller: Caller,
+        request: &OmRequest,
+    ) -> Result<Option<OmResult>, StoreError> {
+        let caller = filed(caller);
+        let Some(&time) = self.callers.get(&caller) else {
+            return Ok(None);
         };
-        for row in [key, call_row(caller)] {
+        let key = row_key(time, caller);
+        let bytes = view.get(Table::RetryCache, &key)?.ok_or_else(|| {
+            StoreError::Corrupt(format!("retry cache row {key:?} indexed but absent"))
+        })?;
+        let record = decode_record(&bytes)?;
+        if record.request != request_digest(request) {
+            return Ok(Some(Err(OmError::RetryRequestMismatch)));
+        }
+        Ok(Some(record.result))
+    }
+
+    /// Deletes of up to `EXPIRED_PER_APPLY_MAX` rows older than `now - expiry_ms`, oldest
+    /// first. Reads `view` only when a row may have expired.
+    pub fn expire<V: MetadataView>(
+        &mut self,
+        view: &V,
+        now: TimeMs,
+        expiry_ms: u64,
+    ) -> Result<Vec<TableWrite>, StoreError> {
+        let Some(cutoff) = now.0.checked_sub(expiry_ms) else {
+            return Ok(Vec::new());
+        };
+        match self.oldest {
+            Some(oldest) if oldest.0 < cutoff => {}
+            _ => return Ok(Vec::new()),
+        }
+        let rows = view.scan(Table::RetryCache, ROW_PREFIX, None, EXPIRED_PER_APPLY_MAX)?;
+        let mut writes = Vec::new();
+        let mut kept = None;
+        for (key, _) in &rows {
+            let (time, _) = parse_row_key(key)?;
+            if time.0 >= cutoff {
+                kept = Some(time);
+                break;
+            }
             writes.push(TableWrite {
                 table: Table::RetryCache,
-                key: row,
+                key: key.clone(),
                 value: None,
             });
         }
+        // The rows after the scanned ones are no older than the last of them.
+        self.oldest = match (kept, rows.last()) {
+            (Some(time), _) => Some(time),
+            (None, Some((last, _))) if rows.len() == EXPIRED_PER_APPLY_MAX => {
+                Some(parse_row_key(last)?.0)
+            }
+            (None, _) => None,
+        };
+        Ok(writes)
     }
-    Ok(writes)
+}
+
+/// Rewrites format-2 rows (`c/<caller>` -> record, `t/<time><caller>` -> empty) to this
+/// format's one row per call (`t/<time><caller>` -> record).
+fn convert_format_2<S: Store>(store: &S) -> Result<(), StoreError> {
+    let old = store.scan_prefix(Table::RetryCache, FORMAT_2_CALL_PREFIX, None, usize::MAX)?;
+    if old.is_empty() {
+        return Ok(());
+    }
+    let mut batch = Vec::with_capacity(2 * old.len());
+    for (key, value) in old {
+        let caller = (key.strip_prefix(FORMAT_2_CALL_PREFIX))
+            .and_then(caller_of)
+            .ok_or_else(|| StoreError::Corrupt(format!("format 2 retry cache row {key:?}")))?;
+        let time = decode_record(&value)?.time;
+        batch.push(TableWrite {
+            table: Table::RetryCache,
+            key: row_key(time, caller),
+            value: Some(value),
+        });
+        batch.push(TableWrite {
+            table: Table::RetryCache,
+            key,
+            value: None,
+        });
+    }
+    store.write(&batch)
 }
 
 #[cfg(test)]
@@ -181,6 +292,8 @@ mod tests {
     use super::*;
     use crate::om::view::MemoryTables;
     use crate::om::{OmResponse, Quota};
+    use crate::store::sim_disk::SimDisk;
+    use crate::store::Scope;
 
     fn caller(client: u128, call: u64) -> Caller {
         Caller {
@@ -197,64 +310,218 @@ mod tests {
         }
     }
 
+    /// Applies `writes` to the tables and the index, as the applier does.
+    fn apply(tables: &mut MemoryTables, index: &mut RetryIndex, writes: &[TableWrite]) {
+        tables.write(writes);
+        index.note(writes).unwrap();
+    }
+
+    fn retry_rows(tables: &MemoryTables) -> Vec<TableWrite> {
+        (tables.rows())
+            .filter(|((table, _), _)| *table == Table::RetryCache)
+            .map(|((table, key), value)| TableWrite {
+                table: *table,
+                key: key.clone(),
+                value: Some(value.clone()),
+            })
+            .collect()
+    }
+
+    /// The index `load` builds from what `tables` holds.
+    fn loaded(tables: &MemoryTables) -> RetryIndex {
+        let store = SimDisk::new().open(Scope::Tables).unwrap();
+        store.write(&retry_rows(tables)).unwrap();
+        RetryIndex::load(&store).unwrap()
+    }
+
     #[test]
     fn records_answers_and_expires_them_in_time_order() {
-        let mut tables = MemoryTables::default();
+        let (mut tables, mut index) = (MemoryTables::default(), RetryIndex::default());
         let (first, second) = (create("a"), create("b"));
         let done = Ok(OmResponse::Done);
-        tables.write(&record(caller(1, 1), TimeMs(1_000), &first, &done));
         let exists = Err(OmError::VolumeAlreadyExists);
-        tables.write(&record(caller(2, 7), TimeMs(2_000), &second, &exists));
-        assert_eq!(lookup(&tables, caller(1, 1), &first).unwrap(), Some(done));
+        apply(
+            &mut tables,
+            &mut index,
+            &[record(caller(1, 1), TimeMs(1_000), &first, &done)],
+        );
+        apply(
+            &mut tables,
+            &mut index,
+            &[record(caller(2, 7), TimeMs(2_000), &second, &exists)],
+        );
         assert_eq!(
-            lookup(&tables, caller(2, 7), &second).unwrap(),
+            index.lookup(&tables, caller(1, 1), &first).unwrap(),
+            Some(done)
+        );
+        assert_eq!(
+            index.lookup(&tables, caller(2, 7), &second).unwrap(),
             Some(exists)
         );
-        assert_eq!(lookup(&tables, caller(1, 2), &first).unwrap(), None);
+        assert_eq!(index.lookup(&tables, caller(1, 2), &first).unwrap(), None);
 
-        assert!(
-            expire(&tables, TimeMs(1_000 + 500), 500)
-                .unwrap()
-                .is_empty(),
-            "not early"
-        );
-        let expired = expire(&tables, TimeMs(1_000 + 501), 500).unwrap();
-        tables.write(&expired);
-        assert_eq!(lookup(&tables, caller(1, 1), &first).unwrap(), None);
-        assert!(lookup(&tables, caller(2, 7), &second).unwrap().is_some());
+        let not_yet = index.expire(&tables, TimeMs(1_000 + 500), 500).unwrap();
+        assert!(not_yet.is_empty(), "not early");
+        let expired = index.expire(&tables, TimeMs(1_000 + 501), 500).unwrap();
+        assert_eq!(expired.len(), 1);
+        apply(&mut tables, &mut index, &expired);
+        assert_eq!(index.lookup(&tables, caller(1, 1), &first).unwrap(), None);
+        assert!(index
+            .lookup(&tables, caller(2, 7), &second)
+            .unwrap()
+            .is_some());
+        assert_eq!(index.len(), 1);
+        assert_eq!(retry_rows(&tables).len(), 1, "one row per call");
     }
 
     #[test]
     fn a_call_found_with_another_request_is_refused_and_the_record_stays() {
-        let mut tables = MemoryTables::default();
+        let (mut tables, mut index) = (MemoryTables::default(), RetryIndex::default());
         let applied = create("a");
-        tables.write(&record(
-            caller(1, 1),
-            TimeMs(1),
-            &applied,
-            &Ok(OmResponse::Done),
-        ));
-        let before = tables.clone();
+        let done = Ok(OmResponse::Done);
+        apply(
+            &mut tables,
+            &mut index,
+            &[record(caller(1, 1), TimeMs(1), &applied, &done)],
+        );
+        let before = (tables.clone(), index.clone());
         assert_eq!(
-            lookup(&tables, caller(1, 1), &create("b")).unwrap(),
+            index.lookup(&tables, caller(1, 1), &create("b")).unwrap(),
             Some(Err(OmError::RetryRequestMismatch))
         );
-        assert_eq!(tables, before, "a lookup changes nothing");
         assert_eq!(
-            lookup(&tables, caller(1, 1), &applied).unwrap(),
+            (tables.clone(), index.clone()),
+            before,
+            "a lookup changes nothing"
+        );
+        assert_eq!(
+            index.lookup(&tables, caller(1, 1), &applied).unwrap(),
             Some(Ok(OmResponse::Done)),
             "the true retry still gets the recorded answer"
         );
     }
 
     #[test]
+    fn an_indexed_row_that_is_absent_is_corruption_not_a_new_call() {
+        let (mut tables, mut index) = (MemoryTables::default(), RetryIndex::default());
+        let write = record(caller(1, 1), TimeMs(1), &create("a"), &Ok(OmResponse::Done));
+        index.note(std::slice::from_ref(&write)).unwrap();
+        tables.write(&[]);
+        assert!(matches!(
+            index.lookup(&tables, caller(1, 1), &create("a")),
+            Err(StoreError::Corrupt(_))
+        ));
+    }
+
+    #[test]
     fn keys_hold_all_128_bits_of_the_client_id() {
         let high = caller(1 << 100, 3);
         let low = caller(1, 3);
-        assert_ne!(call_row(high), call_row(low));
-        let row = expiry_row(TimeMs(9), high);
-        assert_eq!(row.len(), EXPIRY_PREFIX.len() + 8 + CALLER_BYTES);
-        assert_eq!(parse_expiry_row(&row), Some((TimeMs(9), high)));
-        assert_eq!(parse_expiry_row(&row[..row.len() - 1]), None);
+        assert_ne!(row_key(TimeMs(9), high), row_key(TimeMs(9), low));
+        let row = row_key(TimeMs(9), high);
+        assert_eq!(row.len(), ROW_PREFIX.len() + 8 + CALLER_BYTES);
+        assert_eq!(parse_row_key(&row).unwrap(), (TimeMs(9), high));
+        assert!(parse_row_key(&row[..row.len() - 1]).is_err());
+    }
+
+    /// The index's shortcuts (no scan while nothing can have expired) must not change which
+    /// rows expire: compared, entry by entry, with a scan at every apply, over times that go
+    /// backwards now and then (a new leader's clock may be behind the old one's).
+    #[test]
+    fn expiry_with_the_index_evicts_what_a_scan_at_every_apply_evicts() {
+        let request = create("a");
+        let done = Ok(OmResponse::Done);
+        let (mut tables, mut index) = (MemoryTables::default(), RetryIndex::default());
+        let mut rng = 0x2545_f491_4f6c_dd1d_u64;
+        let mut time = 1_000u64;
+        let expiry_ms = 200;
+        let mut evicted = 0;
+        for call in 0..3_000u64 {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            time = match rng % 50 {
+                0 => time.saturating_sub(rng % 300),
+                1 => time + 400,
+                _ => time + rng % 3,
+            };
+            let now = TimeMs(time);
+            // A scan at every apply: the rows older than the cutoff, oldest first, at most 16.
+            let cutoff = time.saturating_sub(expiry_ms);
+            let naive: Vec<Vec<u8>> = (retry_rows(&tables).into_iter())
+                .map(|write| write.key)
+                .take_while(|key| time >= expiry_ms && parse_row_key(key).unwrap().0 .0 < cutoff)
+                .take(EXPIRED_PER_APPLY_MAX)
+                .collect();
+            let expired = index.expire(&tables, now, expiry_ms).unwrap();
+            let keys: Vec<Vec<u8>> = expired.iter().map(|w| w.key.clone()).collect();
+            assert_eq!(keys, naive, "call {call} at {time}");
+            evicted += expired.len();
+            apply(&mut tables, &mut index, &expired);
+            let client = u128::from(rng % 7);
+            apply(
+                &mut tables,
+                &mut index,
+                &[record(caller(client, call), now, &request, &done)],
+            );
+            if call % 500 == 0 {
+                let reloaded = loaded(&tables);
+                assert_eq!(
+                    reloaded.callers, index.callers,
+                    "a load finds what was noted"
+                );
+            }
+        }
+        assert!(evicted > 1_000, "the run expires rows ({evicted})");
+        assert_eq!(index.len(), retry_rows(&tables).len());
+    }
+
+    #[test]
+    fn a_format_2_store_is_converted_to_one_row_per_call_on_load() {
+        let store = SimDisk::new().open(Scope::Tables).unwrap();
+        let (request, done) = (create("a"), Ok(OmResponse::Done));
+        let mut format_2 = Vec::new();
+        for (who, time) in [(caller(1, 1), TimeMs(5)), (caller(2, 9), TimeMs(3))] {
+            let current = record(who, time, &request, &done);
+            let call_row = [FORMAT_2_CALL_PREFIX, &caller_bytes(who)].concat();
+            format_2.push(TableWrite {
+                table: Table::RetryCache,
+                key: call_row,
+                value: current.value.clone(),
+            });
+            format_2.push(TableWrite {
+                value: Some(Vec::new()),
+                ..current
+            });
+        }
+        store.write(&format_2).unwrap();
+
+        let index = RetryIndex::load(&store).unwrap();
+        assert_eq!(index.len(), 2);
+        assert_eq!(index.oldest, Some(TimeMs(3)));
+        let rows = store.scan_prefix(Table::RetryCache, b"", None, 10).unwrap();
+        assert_eq!(rows.len(), 2, "the c/ rows are gone: {rows:?}");
+        for who in [caller(1, 1), caller(2, 9)] {
+            let mut tables = MemoryTables::default();
+            tables.write(
+                &rows
+                    .iter()
+                    .map(|(key, value)| TableWrite {
+                        table: Table::RetryCache,
+                        key: key.clone(),
+                        value: Some(value.clone()),
+                    })
+                    .collect::<Vec<_>>(),
+            );
+            assert_eq!(
+                index.lookup(&tables, who, &request).unwrap(),
+                Some(done.clone())
+            );
+        }
+        assert_eq!(
+            RetryIndex::load(&store).unwrap(),
+            index,
+            "loading again changes nothing"
+        );
     }
 }

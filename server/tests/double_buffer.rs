@@ -8,7 +8,7 @@ use om_server::applier::Applier;
 use om_server::double_buffer::{FlushPolicy, FlushState};
 use om_server::om::{OmRequest, OmResponse};
 use om_server::store::sim_disk::{DiskFault, SimDisk};
-use om_server::store::Scope;
+use om_server::store::{Scope, FORMAT_VERSION};
 use om_server::types::{AppliedMark, LogIndex, Term};
 use om_server::StoreError;
 use std::time::Duration;
@@ -288,12 +288,14 @@ fn unknown_format_version_is_refused() {
         refused,
         Some(StoreError::UnsupportedFormat {
             found: 99,
-            supported: 2
+            supported: FORMAT_VERSION
         })
     );
     assert_eq!(
         refused.unwrap().to_string(),
-        "store format version 99 is not supported (this build reads version 2)"
+        format!(
+            "store format version 99 is not supported (this build reads version {FORMAT_VERSION})"
+        )
     );
 }
 
@@ -355,7 +357,7 @@ mod sled {
             refused,
             Some(StoreError::UnsupportedFormat {
                 found: 7,
-                supported: 2
+                supported: FORMAT_VERSION
             })
         );
         let _ = std::fs::remove_dir_all(&directory);

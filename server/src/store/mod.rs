@@ -22,7 +22,8 @@ use std::ops::Bound;
 
 /// The on-disk format this build writes. Bump on any incompatible change.
 /// 2: the transaction-info record carries the leader's time floor.
-pub const FORMAT_VERSION: u32 = 2;
+/// 3: one retry-cache row per call (format 2 rows are converted when the applier opens).
+pub const FORMAT_VERSION: u32 = 3;
 
 /// The oldest format this build still reads (a store opened at it is upgraded on open).
 pub const FORMAT_VERSION_OLDEST_READ: u32 = 1;
