@@ -30,6 +30,8 @@ pub enum Mark {
     LogPurged,
     /// An applied call was answered from the retry cache.
     RetryCacheHit,
+    /// Apply evicted expired retry-cache rows.
+    RetryCacheExpired,
     /// A follower serving a LINEARIZABLE read waited to apply up to the leader's read index.
     FollowerReadIndexWait,
     /// The double buffer made an apply wait: the unflushed-entry limit was reached.
@@ -44,7 +46,7 @@ pub enum Mark {
     ClientFailoverAfterTimeout,
 }
 
-const MARKS: usize = 13;
+const MARKS: usize = 14;
 
 impl Mark {
     pub const ALL: [Mark; MARKS] = [
@@ -55,6 +57,7 @@ impl Mark {
         Mark::SnapshotInstalled,
         Mark::LogPurged,
         Mark::RetryCacheHit,
+        Mark::RetryCacheExpired,
         Mark::FollowerReadIndexWait,
         Mark::BackPressure,
         Mark::TornTailDiscarded,
@@ -73,6 +76,7 @@ impl Mark {
             Mark::SnapshotInstalled => "snapshot-installed",
             Mark::LogPurged => "log-purged",
             Mark::RetryCacheHit => "retry-cache-hit",
+            Mark::RetryCacheExpired => "retry-cache-expired",
             Mark::FollowerReadIndexWait => "follower-read-index-wait",
             Mark::BackPressure => "back-pressure",
             Mark::TornTailDiscarded => "torn-tail-discarded",

@@ -256,6 +256,9 @@ impl RetryIndex {
             }
             (None, _) => None,
         };
+        if !writes.is_empty() {
+            crate::coverage::hit(crate::coverage::Mark::RetryCacheExpired);
+        }
         Ok(writes)
     }
 }

@@ -77,14 +77,45 @@ const GENERATOR_SALT: u64 = 0x6f6d_2d73_696d_2d67;
 /// and workload as they were.
 const KNOBS_SALT: u64 = 0x6b6e_6f62_732d_3031;
 
+/// Knobs drawn from the knobs stream: `(flush_interval_ms, retry_cache_expiry_ms)`.
+///
 /// The flusher's interval: Ozone's eager flusher, the default, or anything up to 50 ms (a long
 /// interval keeps many entries in the cache only, the window the double buffer's bugs need).
-fn draw_flush_interval_ms(seed: u64) -> u64 {
+///
+/// The retry-cache expiry: Ozone's 300 s (nothing expires within a run) or, for two seeds in
+/// five, 5-8 times the longest a client's call can keep retrying, with that call cut to a few
+/// short attempts, so that rows expire and are evicted within the run. A client then retries a
+/// write for at most a quarter of the expiry and leaves a write still unanswered unknown for
+/// good ([`Knobs::retry_window_ms`]); clocks stay within a quarter each way: no retry can reach
+/// an evicted row, which would rightly be applied again.
+fn draw_later_knobs(seed: u64, client: &mut ClientPolicy) -> (u64, u64) {
     let mut rng = StdRng::seed_from_u64(seed ^ KNOBS_SALT);
-    match rng.gen_range(0..3) {
+    let flush_interval_ms = match rng.gen_range(0..3) {
         0 => 0,
         1 => om_server::limits::FLUSH_INTERVAL_MS_DEFAULT,
         _ => rng.gen_range(1..=50),
+    };
+    let default_expiry_ms = om_server::retry_cache::RETRY_CACHE_EXPIRY_MS_DEFAULT;
+    let retry_cache_expiry_ms = if rng.gen_bool(0.4) {
+        client.attempts_max = client.attempts_max.min(rng.gen_range(2..=4));
+        client.call_timeout_ms = client.call_timeout_ms.min(rng.gen_range(300..=800));
+        let call_ms = u64::from(client.attempts_max)
+            * (client.wait_between_retries_ms + client.call_timeout_ms);
+        rng.gen_range(5 * call_ms..=8 * call_ms)
+            .min(default_expiry_ms)
+    } else {
+        default_expiry_ms
+    };
+    (flush_interval_ms, retry_cache_expiry_ms)
+}
+
+impl Knobs {
+    /// How long a client retries a write whose answer was lost, or `None` for as long as the
+    /// run lasts, with a resend of what is still unanswered after the heal (Ozone's default
+    /// expiry outlasts any run).
+    pub fn retry_window_ms(&self) -> Option<u64> {
+        let default_expiry_ms = om_server::retry_cache::RETRY_CACHE_EXPIRY_MS_DEFAULT;
+        (self.retry_cache_expiry_ms < default_expiry_ms).then_some(self.retry_cache_expiry_ms / 4)
     }
 }
 
@@ -106,27 +137,33 @@ impl RunConfig {
         } else {
             10_000
         };
+        // Drawn in this order (the seed's meaning depends on it).
+        let nodes = if rng.gen_bool(0.7) { 3 } else { 5 };
+        let buggify = preset.buggify && rng.gen_bool(0.5);
+        let safety_ms = rng.gen_range(20_000..40_000);
+        let mut client = ClientPolicy {
+            attempts_max: rng.gen_range(3..30),
+            wait_between_retries_ms: rng.gen_range(10..300),
+            call_timeout_ms: rng.gen_range(300..2_000),
+        };
+        let (flush_interval_ms, retry_cache_expiry_ms) = draw_later_knobs(seed, &mut client);
         RunConfig {
-            nodes: if rng.gen_bool(0.7) { 3 } else { 5 },
+            nodes,
             knobs: Knobs {
                 read_option,
                 snapshot_entries_threshold,
                 unflushed_transactions_max,
-                retry_cache_expiry_ms: 300_000,
-                flush_interval_ms: draw_flush_interval_ms(seed),
+                retry_cache_expiry_ms,
+                flush_interval_ms,
             },
-            buggify: preset.buggify && rng.gen_bool(0.5),
+            buggify,
             buggify_active: (preset.buggify_active.iter())
                 .map(|point| point.to_string())
                 .collect(),
-            safety_ms: rng.gen_range(20_000..40_000),
+            safety_ms,
             liveness_ms: 30_000,
             liveness_writes: 3,
-            client: ClientPolicy {
-                attempts_max: rng.gen_range(3..30),
-                wait_between_retries_ms: rng.gen_range(10..300),
-                call_timeout_ms: rng.gen_range(300..2_000),
-            },
+            client,
         }
     }
 }

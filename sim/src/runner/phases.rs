@@ -203,6 +203,7 @@ async fn simulate(case: Case, trace: Trace, recorder: Recorder) -> Simulated {
         recorder: recorder.clone(),
         policy: case.config.client.clone(),
         read_option: case.config.knobs.read_option,
+        retry_window: (case.config.knobs.retry_window_ms()).map(Duration::from_millis),
         unresolved: Arc::default(),
     };
     let mut clients = Vec::new();

@@ -33,6 +33,9 @@ pub struct ClientContext {
     pub recorder: Recorder,
     pub policy: ClientPolicy,
     pub read_option: ReadOption,
+    /// How long a write whose answer was lost is retried (`None`: up to `RETRY_WINDOW`, then
+    /// resent after the heal; see `Knobs::retry_window_ms`).
+    pub retry_window: Option<Duration>,
     /// Writes whose answer was lost after every attempt, resent after the heal.
     pub unresolved: Arc<std::sync::Mutex<Vec<Unresolved>>>,
 }
@@ -55,6 +58,8 @@ struct Instance {
     pinned: Option<OmClient>,
     /// Writes whose lost answer this client may still give up on (left unknown for good).
     give_ups_left: u32,
+    /// Blocked on a write left unknown for good: the client takes no further steps.
+    blocked: bool,
 }
 
 impl ClientContext {
@@ -89,6 +94,7 @@ impl ClientContext {
             client,
             pinned,
             give_ups_left,
+            blocked: false,
         }
     }
 
@@ -113,6 +119,9 @@ impl ClientContext {
     pub async fn run(&self, plan: ClientPlan) {
         let mut instance = self.instance(plan.reads, u32::from(!plan.retry_unknown));
         for timed in plan.steps {
+            if instance.blocked {
+                break;
+            }
             tokio::time::sleep(Duration::from_millis(timed.think_ms)).await;
             match timed.step {
                 Step::Restart => {
@@ -199,11 +208,18 @@ impl ClientContext {
             return outcome;
         }
         let lost_first = outcome.is_err();
-        while outcome.is_err() && elapsed() < invoked + RETRY_WINDOW {
+        let window = self.retry_window.unwrap_or(RETRY_WINDOW);
+        while outcome.is_err() && elapsed() < invoked + window {
             outcome = instance.client.call_as(caller, request.clone()).await;
             self.trace_call(instance, &request, &outcome);
         }
-        if outcome.is_err() {
+        if outcome.is_err() && self.retry_window.is_some() {
+            // A later retry might reach an expired row: unknown for good, and the client,
+            // blocked on it, stops (one open write per client keeps the history decidable).
+            self.record(instance, invoked, &request, &outcome);
+            instance.blocked = true;
+            return outcome;
+        } else if outcome.is_err() {
             (self
                 .unresolved
                 .lock()
@@ -259,6 +275,7 @@ impl ClientContext {
                 client,
                 pinned: None,
                 give_ups_left: 0,
+                blocked: false,
             };
             self.trace_call(&instance, &write.request, &outcome);
             self.record(&instance, write.invoked, &write.request, &outcome);
