@@ -203,12 +203,15 @@ impl<S: Store> Applier<S> {
         }
         // Whatever happens, the pipeline restarts on what the store then holds, cache empty.
         let imported = self.cache.clear_while(|| self.store.import(image));
+        // The retry index mirrors the rows: rebuilt before anything else can see them.
+        if !crate::bug_zoo::planted(crate::bug_zoo::Defect::RetryIndexKeptOnInstall) {
+            *lock(&self.retry_index) = RetryIndex::load(&self.store)?;
+        }
         let installed = match imported {
             Ok(()) => self.store.sync().await,
             Err(error) => Err(error),
         };
         let held = TransactionInfo::read(&self.store)?;
-        *lock(&self.retry_index) = RetryIndex::load(&self.store)?;
         *lock(&self.last_applied) = held.applied;
         {
             let mut last_time = lock(&self.last_time);
@@ -224,6 +227,15 @@ impl<S: Store> Applier<S> {
         installed?;
         assert_eq!(held, info, "the store holds the installed snapshot");
         Ok(held)
+    }
+
+    /// Whether the in-memory retry index mirrors the retry-cache rows of the applied state.
+    /// Holds between applies (an apply updates both without yielding), so the simulation can
+    /// check it at any await point. `Some` says how they differ.
+    pub fn retry_index_mismatch(&self) -> Result<Option<String>, StoreError> {
+        let index = lock(&self.retry_index);
+        let rebuilt = RetryIndex::of_view(&self.view())?;
+        Ok(index.mismatch(&rebuilt))
     }
 
     pub fn double_buffer(&self) -> DoubleBuffer {

@@ -47,10 +47,12 @@ pub enum Defect {
     /// A restarted node takes what its crashed process wrote but never synced (still readable:
     /// the page cache outlived the process) as durable, without syncing it first.
     RecoveryTrustsPageCache,
+    /// A snapshot install keeps the in-memory retry index of the state it replaced.
+    RetryIndexKeptOnInstall,
 }
 
 impl Defect {
-    pub const ALL: [Defect; 16] = [
+    pub const ALL: [Defect; 17] = [
         Defect::AckBeforeLogSync,
         Defect::VoteWithoutSync,
         Defect::FlushedIndexBeforeDurable,
@@ -67,6 +69,7 @@ impl Defect {
         Defect::LeaderRestore,
         Defect::ApplyReadsOwnClock,
         Defect::RecoveryTrustsPageCache,
+        Defect::RetryIndexKeptOnInstall,
     ];
 
     /// The command-line name (`ack-before-log-sync`).
@@ -88,6 +91,7 @@ impl Defect {
             Defect::LeaderRestore => "leader-restore",
             Defect::ApplyReadsOwnClock => "apply-reads-own-clock",
             Defect::RecoveryTrustsPageCache => "recovery-trusts-page-cache",
+            Defect::RetryIndexKeptOnInstall => "retry-index-kept-on-install",
         }
     }
 
@@ -125,6 +129,9 @@ impl Defect {
             Defect::ApplyReadsOwnClock => "apply reads the replica's own clock",
             Defect::RecoveryTrustsPageCache => {
                 "a restarted node counts unsynced writes of its crashed process as durable"
+            }
+            Defect::RetryIndexKeptOnInstall => {
+                "a snapshot install keeps the retry index of the replaced state"
             }
         }
     }

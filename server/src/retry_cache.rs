@@ -18,7 +18,7 @@
 
 use crate::error::{OmError, StoreError};
 use crate::om::{MetadataView, OmRequest, OmResult};
-use crate::store::{Store, Table, TableWrite};
+use crate::store::{Rows, Store, Table, TableWrite};
 use crate::types::{CallId, ClientId, TimeMs};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -144,15 +144,26 @@ impl RetryIndex {
     /// on disk means the same state, so a crash before the next sync just converts it again.
     pub fn load<S: Store>(store: &S) -> Result<RetryIndex, StoreError> {
         convert_format_2(store)?;
+        RetryIndex::from_pages(|after| {
+            store.scan_prefix(Table::RetryCache, ROW_PREFIX, after, LOAD_PAGE_ROWS)
+        })
+    }
+
+    /// The index of the rows `view` shows (what the kept index must equal between applies).
+    pub fn of_view<V: MetadataView>(view: &V) -> Result<RetryIndex, StoreError> {
+        RetryIndex::from_pages(|after| {
+            view.scan(Table::RetryCache, ROW_PREFIX, after, LOAD_PAGE_ROWS)
+        })
+    }
+
+    /// Builds the index from pages of rows: `page(after)` returns the next rows after `after`.
+    fn from_pages(
+        mut page: impl FnMut(Option<&[u8]>) -> Result<Rows, StoreError>,
+    ) -> Result<RetryIndex, StoreError> {
         let mut index = RetryIndex::default();
         let mut after: Option<Vec<u8>> = None;
         loop {
-            let rows = store.scan_prefix(
-                Table::RetryCache,
-                ROW_PREFIX,
-                after.as_deref(),
-                LOAD_PAGE_ROWS,
-            )?;
+            let rows = page(after.as_deref())?;
             for (key, _) in &rows {
                 let (time, caller) = parse_row_key(key)?;
                 index.insert(caller, time);
@@ -161,6 +172,29 @@ impl RetryIndex {
                 true => return Ok(index),
                 false => after = rows.last().map(|(key, _)| key.clone()),
             }
+        }
+    }
+
+    /// How this index differs from `rebuilt`, the index of the rows it should mirror: other
+    /// callers, or a time bound above the oldest row.
+    pub fn mismatch(&self, rebuilt: &RetryIndex) -> Option<String> {
+        if self.callers != rebuilt.callers {
+            let extra =
+                (self.callers.iter()).find(|(caller, _)| !rebuilt.callers.contains_key(caller));
+            let missing =
+                (rebuilt.callers.iter()).find(|(caller, _)| !self.callers.contains_key(caller));
+            return Some(format!(
+                "retry index holds {} calls, the rows {} (first extra: {extra:?}, first missing: {missing:?})",
+                self.callers.len(),
+                rebuilt.callers.len()
+            ));
+        }
+        match (self.oldest, rebuilt.oldest) {
+            (Some(bound), Some(oldest)) if bound <= oldest => None,
+            (_, None) => None,
+            (bound, oldest) => Some(format!(
+                "retry index bound {bound:?} is above the oldest row's time {oldest:?}"
+            )),
         }
     }
 
@@ -414,6 +448,43 @@ mod tests {
             index.lookup(&tables, caller(1, 1), &create("a")),
             Err(StoreError::Corrupt(_))
         ));
+    }
+
+    #[test]
+    fn a_mismatch_names_extra_and_missing_calls_and_a_bound_above_the_oldest_row() {
+        let (mut tables, mut index) = (MemoryTables::default(), RetryIndex::default());
+        let done = Ok(OmResponse::Done);
+        apply(
+            &mut tables,
+            &mut index,
+            &[record(caller(1, 1), TimeMs(10), &create("a"), &done)],
+        );
+        assert_eq!(index.mismatch(&RetryIndex::of_view(&tables).unwrap()), None);
+
+        let mut stale = index.clone();
+        stale
+            .note(&[record(caller(2, 2), TimeMs(20), &create("b"), &done)])
+            .unwrap();
+        let difference = stale
+            .mismatch(&RetryIndex::of_view(&tables).unwrap())
+            .unwrap();
+        assert!(
+            difference.contains("holds 2 calls, the rows 1"),
+            "{difference}"
+        );
+
+        let mut high = index.clone();
+        high.oldest = Some(TimeMs(11));
+        assert!(high
+            .mismatch(&RetryIndex::of_view(&tables).unwrap())
+            .is_some());
+        let mut low = index.clone();
+        low.oldest = Some(TimeMs(9));
+        assert_eq!(
+            low.mismatch(&RetryIndex::of_view(&tables).unwrap()),
+            None,
+            "a lower bound is fine"
+        );
     }
 
     #[test]

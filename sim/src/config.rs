@@ -85,9 +85,9 @@ const KNOBS_SALT: u64 = 0x6b6e_6f62_732d_3031;
 /// The retry-cache expiry: Ozone's 300 s (nothing expires within a run) or, for two seeds in
 /// five, 5-8 times the longest a client's call can keep retrying, with that call cut to a few
 /// short attempts, so that rows expire and are evicted within the run. A client then retries a
-/// write for at most a quarter of the expiry and leaves a write still unanswered unknown for
-/// good ([`Knobs::retry_window_ms`]); clocks stay within a quarter each way: no retry can reach
-/// an evicted row, which would rightly be applied again.
+/// write for at most a quarter of the expiry, then leaves it unknown for good and goes on as a
+/// new client instance ([`Knobs::retry_window_ms`]); clocks stay within a quarter each way: no
+/// retry can reach an evicted row, which would rightly be applied again.
 fn draw_later_knobs(seed: u64, client: &mut ClientPolicy) -> (u64, u64) {
     let mut rng = StdRng::seed_from_u64(seed ^ KNOBS_SALT);
     let flush_interval_ms = match rng.gen_range(0..3) {

@@ -44,7 +44,7 @@ fn aimed_preset(defect: Defect) -> &'static str {
         Defect::FlushedIndexBeforeDurable
         | Defect::EvictBeforeDurable
         | Defect::TransactionInfoSeparateBatch => "double-buffer",
-        Defect::SnapshotIndexAhead => "snapshot",
+        Defect::SnapshotIndexAhead | Defect::RetryIndexKeptOnInstall => "snapshot",
         Defect::RetryCacheCallIdOnly | Defect::RetryCacheEarlyExpiry => "retry-duplicate",
         Defect::LinearizableReadLocal | Defect::FollowerReadWithoutLeader => "stale-read",
         Defect::LeaderServesBeforeReady | Defect::LeaderRestore => "leader-ready",

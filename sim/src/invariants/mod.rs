@@ -1,5 +1,7 @@
 //! The properties a run is judged by, and what a broken one reports.
 
+#[cfg(madsim)]
+pub mod derived_state;
 pub mod durable_prefix;
 pub mod durable_vote;
 #[cfg(madsim)]
@@ -38,6 +40,8 @@ pub enum Property {
     Recoverable,
     /// A node's durable tables are the state after the log prefix their transaction info names.
     DurablePrefix,
+    /// What a node keeps in memory about its tables (the retry index) matches the tables.
+    DerivedState,
     /// Something panicked (the server, or the harness on a broken assumption).
     Panic,
 }
@@ -57,6 +61,7 @@ impl Property {
             Property::FailStop => "fail-stop",
             Property::Recoverable => "recoverable",
             Property::DurablePrefix => "durable-prefix",
+            Property::DerivedState => "derived-state",
             Property::Panic => "panic",
         }
     }

@@ -8,6 +8,7 @@ use crate::checker::linearizability::{check, CheckOptions, Verdict};
 use crate::checker::model::om::{OmOp, OmOutcome, OmSpec};
 use crate::cluster::{client_address, SimCluster};
 use crate::config::Case;
+use crate::invariants::derived_state::DerivedStateWatch;
 use crate::invariants::fail_stop::FailStopWatch;
 use crate::invariants::raft_safety::RaftMonitor;
 use crate::invariants::{Property, Violation};
@@ -193,6 +194,11 @@ async fn simulate(case: Case, trace: Trace, recorder: Recorder) -> Simulated {
         let (monitor, cluster) = (monitor.clone(), cluster.clone());
         async move { monitor.watch(cluster).await }
     });
+    let derived_state = DerivedStateWatch::default();
+    let derived_state_watcher = tokio::spawn({
+        let (derived_state, world) = (derived_state.clone(), world.clone());
+        async move { derived_state.watch(world).await }
+    });
     let fail_stops = FailStopWatch::default();
     let fail_stop_watcher = tokio::spawn({
         let (fail_stops, world) = (fail_stops.clone(), world.clone());
@@ -242,6 +248,12 @@ async fn simulate(case: Case, trace: Trace, recorder: Recorder) -> Simulated {
         .spawn(async move { resolver.resolve_unknowns(&nodes, PATIENT).await })
         .await
         .expect("resolver task");
+    // Before the power loss restarts every node (and so rebuilds what they derive).
+    derived_state.sample(&world);
+    derived_state.stop();
+    derived_state_watcher
+        .await
+        .expect("derived-state watch task");
 
     // Every node loses power at once while a writer's calls are in flight on slow disks (so
     // written-but-unsynced bytes exist), then all restart.
@@ -273,6 +285,7 @@ async fn simulate(case: Case, trace: Trace, recorder: Recorder) -> Simulated {
     fail_stop_watcher.await.expect("fail-stop watch task");
     violations.extend(monitor.violations());
     violations.extend(fail_stops.violations());
+    violations.extend(derived_state.violations());
     violations.extend(crate::invariants::durable_vote::check(&trace.lines()));
     violations.extend(lock(&unrecoverable).drain(..));
     violations.extend(

@@ -58,7 +58,8 @@ struct Instance {
     pinned: Option<OmClient>,
     /// Writes whose lost answer this client may still give up on (left unknown for good).
     give_ups_left: u32,
-    /// Blocked on a write left unknown for good: the client takes no further steps.
+    /// Blocked on a write left unknown for good: the plan continues in a new instance (a new
+    /// process in the history, so each process keeps at most one open write).
     blocked: bool,
 }
 
@@ -120,7 +121,8 @@ impl ClientContext {
         let mut instance = self.instance(plan.reads, u32::from(!plan.retry_unknown));
         for timed in plan.steps {
             if instance.blocked {
-                break;
+                // The blocked process stays blocked; the plan goes on in a new one.
+                instance = self.instance(plan.reads, instance.give_ups_left);
             }
             tokio::time::sleep(Duration::from_millis(timed.think_ms)).await;
             match timed.step {
@@ -214,8 +216,8 @@ impl ClientContext {
             self.trace_call(instance, &request, &outcome);
         }
         if outcome.is_err() && self.retry_window.is_some() {
-            // A later retry might reach an expired row: unknown for good, and the client,
-            // blocked on it, stops (one open write per client keeps the history decidable).
+            // A later retry might reach an expired row: unknown for good, and this instance,
+            // blocked on it, takes no further step.
             self.record(instance, invoked, &request, &outcome);
             instance.blocked = true;
             return outcome;
