@@ -204,9 +204,13 @@ impl<S: Store> Applier<S> {
         // Whatever happens, the pipeline restarts on what the store then holds, cache empty.
         let imported = self.cache.clear_while(|| self.store.import(image));
         // The retry index mirrors the rows: rebuilt before anything else can see them.
-        if !crate::bug_zoo::planted(crate::bug_zoo::Defect::RetryIndexKeptOnInstall) {
-            *lock(&self.retry_index) = RetryIndex::load(&self.store)?;
-        }
+        let reindexed =
+            match crate::bug_zoo::planted(crate::bug_zoo::Defect::RetryIndexKeptOnInstall) {
+                true => Ok(()),
+                false => {
+                    RetryIndex::load(&self.store).map(|index| *lock(&self.retry_index) = index)
+                }
+            };
         let installed = match imported {
             Ok(()) => self.store.sync().await,
             Err(error) => Err(error),
@@ -225,6 +229,7 @@ impl<S: Store> Applier<S> {
         );
         *lock(&self.buffer) = buffer;
         installed?;
+        reindexed?;
         assert_eq!(held, info, "the store holds the installed snapshot");
         Ok(held)
     }

@@ -179,12 +179,13 @@ impl RetryIndex {
     /// callers, or a time bound above the oldest row.
     pub fn mismatch(&self, rebuilt: &RetryIndex) -> Option<String> {
         if self.callers != rebuilt.callers {
-            let extra =
-                (self.callers.iter()).find(|(caller, _)| !rebuilt.callers.contains_key(caller));
-            let missing =
-                (rebuilt.callers.iter()).find(|(caller, _)| !self.callers.contains_key(caller));
+            let extra = (self.callers.iter())
+                .find(|(caller, time)| rebuilt.callers.get(caller) != Some(time));
+            let missing = (rebuilt.callers.iter())
+                .find(|(caller, time)| self.callers.get(caller) != Some(time));
             return Some(format!(
-                "retry index holds {} calls, the rows {} (first extra: {extra:?}, first missing: {missing:?})",
+                "retry index holds {} calls, the rows {} (first only in the index: {extra:?}, \
+                 first only in the rows: {missing:?})",
                 self.callers.len(),
                 rebuilt.callers.len()
             ));
