@@ -9,6 +9,8 @@ pub mod fail_stop;
 #[cfg(madsim)]
 pub mod raft_safety;
 pub mod recoverable;
+#[cfg(madsim)]
+mod sampled;
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

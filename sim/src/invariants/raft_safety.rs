@@ -3,12 +3,12 @@
 //! applied at an index is the same (same term) on every node and for ever, and that a node's
 //! applied index never goes backwards within one life (a restart starts a new life).
 
+use super::sampled::Sampler;
 use super::{Property, Violation};
 use crate::cluster::SimCluster;
 use crate::trace::Trace;
 use om_server::raft::NodeId;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -31,7 +31,7 @@ struct Observed {
 #[derive(Clone, Default)]
 pub struct RaftMonitor {
     observed: Arc<Mutex<Observed>>,
-    stopped: Arc<AtomicBool>,
+    sampler: Sampler,
     /// Where each newly seen leader goes (part of the run's fingerprint).
     trace: Option<Trace>,
 }
@@ -47,14 +47,13 @@ impl RaftMonitor {
 
     /// Samples until `stop`.
     pub async fn watch(&self, cluster: Arc<SimCluster>) {
-        while !self.stopped.load(Ordering::Relaxed) {
-            self.sample(&cluster);
-            tokio::time::sleep(SAMPLE_EVERY).await;
-        }
+        self.sampler
+            .run(SAMPLE_EVERY, || self.sample(&cluster))
+            .await;
     }
 
     pub fn stop(&self) {
-        self.stopped.store(true, Ordering::Relaxed);
+        self.sampler.stop();
     }
 
     pub fn violations(&self) -> Vec<Violation> {
